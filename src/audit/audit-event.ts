@@ -1,0 +1,51 @@
+/**
+ * One audit event: who did what to which entry, when, why, under which key, with which policy decision and what
+ * outcome. It never holds a value or a raw patient id: entries are named by the HMAC of their reference.
+ */
+
+export type AuditStream = 'access' | 'admin';
+
+export type AuditAction =
+  | 'get'
+  | 'set'
+  | 'delete'
+  | 'purge.tag'
+  | 'purge.scope'
+  | 'purge.tenant'
+  | 'key.create'
+  | 'key.unwrap';
+
+export type AuditOutcome =
+  | {
+      readonly result: 'hit' | 'miss' | 'ok' | 'dropped' | 'denied';
+      readonly code?: string;
+      readonly count?: number;
+    }
+  | { readonly result: 'error'; readonly code: string };
+
+export interface AuditEvent {
+  readonly v: 1;
+  readonly stream: AuditStream;
+  /** ISO 8601 with milliseconds, UTC. */
+  readonly ts: string;
+  readonly actor: { readonly service: string; readonly principal: string | null };
+  readonly purpose: string | null;
+  readonly tenant: string;
+  readonly class: string | null;
+  readonly action: AuditAction;
+  /** `hmac-sha256:<base64url>` of the entry reference (class, resource, id), as `phicache audit hash` prints it. */
+  readonly key: string | null;
+  /** The KEK id and version involved, if any. */
+  readonly kid: string | null;
+  /** The DEK id involved, if any. */
+  readonly dek: string | null;
+  readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
+  readonly outcome: AuditOutcome;
+}
+
+/** Admin actions go to their own stream, so access volume never buries a key or purge event. */
+export function streamOf(action: AuditAction): AuditStream {
+  return action === 'get' || action === 'set' || action === 'delete' || action === 'key.unwrap'
+    ? 'access'
+    : 'admin';
+}

@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { PhiCacheError } from '../errors.js';
+import type { CacheStore } from '../store/cache-store.js';
+import type { CachedDek, DekCache } from './dek-cache.js';
+import type { EncryptionContext, KeyProvider } from './key-provider.js';
+import type { TenantNames } from './tenant-names.js';
+
+export interface DataKeysOptions {
+  readonly provider: KeyProvider;
+  readonly store: CacheStore;
+  readonly cache: DekCache;
+  /** Length of a DEK epoch in ms: new writes move to a new data key when it ends. */
+  readonly epochMs: number;
+  /** Called after a new data key is stored, so that its creation is audited. */
+  readonly onCreate: (dek: CachedDek) => Promise<void>;
+}
+
+/** Extra life of a DEK record past its last possible entry, for clock skew between instances. */
+const RECORD_GRACE_MS = 60_000;
+
+interface DekRecord {
+  v: 1;
+  kid: string;
+  epoch: number;
+  wrapped: string;
+}
+
+/**
+ * Finds or makes the data key (DEK) for a tenant, class and epoch. DEKs are shared by every instance: the wrapped
+ * record sits in the store next to the data, with a TTL that outlives every entry it can have sealed, and a
+ * pointer record (written only if absent) tells all instances which DEK is current for the epoch.
+ */
+export class DataKeys {
+  readonly #options: DataKeysOptions;
+  readonly #pending = new Map<string, Promise<CachedDek>>();
+
+  constructor(options: DataKeysOptions) {
+    this.#options = options;
+  }
+
+  epochAt(now: number): number {
+    return Math.floor(now / this.#options.epochMs);
+  }
+
+  /** The DEK to seal one new entry with, counted against its message budget. */
+  async forSealing(tenant: string, names: TenantNames, className: string, maxTtlMs: number, now: number) {
+    const epoch = this.epochAt(now);
+    const cached = this.#options.cache.takeForSealing(tenant, className, epoch, now);
+    if (cached !== undefined) return cached;
+    const slot = JSON.stringify(['seal', tenant, className, epoch]);
+    await this.#coalesce(slot, () => this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now));
+    const dek = this.#options.cache.takeForSealing(tenant, className, epoch, now);
+    // The budget was spent by concurrent writers between load and take: start a fresh key for the epoch.
+    if (dek !== undefined) return dek;
+    const fresh = await this.#create(tenant, names, className, epoch, maxTtlMs, now, true);
+    fresh.sealed += 1;
+    return fresh;
+  }
+
+  /** The DEK that sealed an entry, from memory or from its wrapped record. */
+  async forOpening(
+    tenant: string,
+    names: TenantNames,
+    className: string,
+    epoch: number,
+    id: string,
+    now: number,
+  ) {
+    const cached = this.#options.cache.get(tenant, className, id, now);
+    if (cached !== undefined) return cached;
+    const slot = JSON.stringify(['open', tenant, className, id]);
+    return this.#coalesce(slot, () => this.#load(tenant, names, className, epoch, id, now, false));
+  }
+
+  /** Deletes every wrapped DEK record of the tenant and zeroes the unwrapped copies held here. */
+  async shred(tenant: string, names: TenantNames): Promise<number> {
+    const deleted = await this.#options.store.deleteByTag(names.keysTag);
+    this.#options.cache.evictTenant(tenant);
+    return deleted;
+  }
+
+  async #loadOrCreate(
+    tenant: string,
+    names: TenantNames,
+    className: string,
+    epoch: number,
+    maxTtlMs: number,
+    now: number,
+  ) {
+    const pointer = await this.#options.store.get(names.dekPointer(className, epoch));
+    if (pointer !== undefined && pointer.length === 16) {
+      try {
+        return await this.#load(tenant, names, className, epoch, pointer.toString('hex'), now, true);
+      } catch (error) {
+        // A pointer whose record is gone (shredded, evicted) must not block writes: make a new key.
+        if (!(error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND')) throw error;
+      }
+    }
+    return this.#create(tenant, names, className, epoch, maxTtlMs, now, pointer !== undefined);
+  }
+
+  async #load(
+    tenant: string,
+    names: TenantNames,
+    className: string,
+    epoch: number,
+    id: string,
+    now: number,
+    sealing: boolean,
+  ) {
+    const raw = await this.#options.store.get(names.dekRecord(className, id));
+    const record = raw === undefined ? undefined : parseRecord(raw);
+    if (record === undefined || record.epoch !== epoch) {
+      throw new PhiCacheError('ERR_KEY_NOT_FOUND', `data key ${id} is not in the store`);
+    }
+    const key = await this.#options.provider.unwrapDataKey(
+      { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
+      contextOf(tenant, className, epoch, id),
+    );
+    const dek: CachedDek = { tenant, className, epoch, id, kid: record.kid, key, loadedAt: now, sealed: 0 };
+    this.#options.cache.put(dek, sealing);
+    return dek;
+  }
+
+  async #create(
+    tenant: string,
+    names: TenantNames,
+    className: string,
+    epoch: number,
+    maxTtlMs: number,
+    now: number,
+    replace: boolean,
+  ): Promise<CachedDek> {
+    const id = randomBytes(16).toString('hex');
+    const generated = await this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id));
+    const epochEnd = (epoch + 1) * this.#options.epochMs;
+    const ttlMs = Math.max(1, epochEnd - now) + maxTtlMs + RECORD_GRACE_MS;
+    const tags = [names.keysTag];
+    const record: DekRecord = {
+      v: 1,
+      kid: generated.kid,
+      epoch,
+      wrapped: generated.wrapped.toString('base64'),
+    };
+    const { store } = this.#options;
+    await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), { ttlMs, tags });
+    const pointerKey = names.dekPointer(className, epoch);
+    const pointer = Buffer.from(id, 'hex');
+    let won = true;
+    if (replace) await store.set(pointerKey, pointer, { ttlMs, tags });
+    else won = await store.add(pointerKey, pointer, { ttlMs, tags });
+    if (!won) {
+      // Another instance made the epoch's key first: use theirs, so that all instances share one DEK.
+      generated.plaintext.fill(0);
+      return this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now);
+    }
+    const dek: CachedDek = {
+      tenant,
+      className,
+      epoch,
+      id,
+      kid: generated.kid,
+      key: generated.plaintext,
+      loadedAt: now,
+      sealed: 0,
+    };
+    this.#options.cache.put(dek, true);
+    await this.#options.onCreate(dek);
+    return dek;
+  }
+
+  async #coalesce(slot: string, load: () => Promise<CachedDek>): Promise<CachedDek> {
+    let pending = this.#pending.get(slot);
+    if (pending === undefined) {
+      pending = load().finally(() => this.#pending.delete(slot));
+      this.#pending.set(slot, pending);
+    }
+    return pending;
+  }
+}
+
+/** Bound into every wrap, so a wrapped DEK moved to another tenant, class or epoch does not unwrap. */
+function contextOf(tenant: string, className: string, epoch: number, id: string): EncryptionContext {
+  return {
+    'phicache:tenant': tenant,
+    'phicache:class': className,
+    'phicache:epoch': String(epoch),
+    'phicache:dek': id,
+  };
+}
+
+function parseRecord(raw: Buffer): DekRecord | undefined {
+  try {
+    const record = JSON.parse(raw.toString('utf8')) as Partial<DekRecord>;
+    if (
+      record.v === 1 &&
+      typeof record.kid === 'string' &&
+      typeof record.wrapped === 'string' &&
+      Number.isSafeInteger(record.epoch)
+    ) {
+      return record as DekRecord;
+    }
+  } catch {
+    // A damaged record is as good as a missing one: the entries it sealed become misses.
+  }
+  return undefined;
+}

@@ -1,0 +1,135 @@
+/**
+ * Unwrapped data keys held in memory, bounded three ways: by age (a key unwrapped long ago is unwrapped again,
+ * so a revoked KEK takes effect), by messages sealed (random 96-bit GCM nonces stay safe well under 2^32
+ * messages per key) and by count. Every key that leaves the cache is zeroed.
+ */
+
+export interface DekCacheOptions {
+  /** How long an unwrapped key may be used, in ms. Default 15 minutes; at least 1. */
+  readonly maxAgeMs?: number;
+  /** Seals per key in this process before a new key is made. Default 2^24; at most 2^30. */
+  readonly maxMessages?: number;
+  /** Keys held at once. Default 10,000. */
+  readonly maxEntries?: number;
+}
+
+export interface CachedDek {
+  readonly tenant: string;
+  readonly className: string;
+  readonly epoch: number;
+  /** Hex of the 16-byte DEK id sealed into every envelope it made. */
+  readonly id: string;
+  readonly kid: string;
+  /** The 32 key bytes; zeroed when the entry is evicted. */
+  readonly key: Buffer;
+  readonly loadedAt: number;
+  sealed: number;
+}
+
+export interface ResolvedDekCacheOptions {
+  readonly maxAgeMs: number;
+  readonly maxMessages: number;
+  readonly maxEntries: number;
+}
+
+export function resolveDekCacheOptions(options: DekCacheOptions = {}): ResolvedDekCacheOptions {
+  const resolved = {
+    maxAgeMs: options.maxAgeMs ?? 15 * 60_000,
+    maxMessages: options.maxMessages ?? 2 ** 24,
+    maxEntries: options.maxEntries ?? 10_000,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new RangeError(`dek cache ${name} must be a positive integer`);
+  }
+  if (resolved.maxMessages > 2 ** 30) throw new RangeError('dek cache maxMessages must be at most 2^30');
+  return Object.freeze(resolved);
+}
+
+export class DekCache {
+  readonly #options: ResolvedDekCacheOptions;
+  /** By (tenant, class, id); Map order is least recently used first. */
+  readonly #byId = new Map<string, CachedDek>();
+  /** The key new writes seal with, by (tenant, class, epoch). */
+  readonly #current = new Map<string, CachedDek>();
+
+  constructor(options: DekCacheOptions = {}) {
+    this.#options = resolveDekCacheOptions(options);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** A key that may still open entries, or undefined when absent or too old. */
+  get(tenant: string, className: string, id: string, now: number): CachedDek | undefined {
+    const slot = idSlot(tenant, className, id);
+    const dek = this.#byId.get(slot);
+    if (dek === undefined) return undefined;
+    if (now - dek.loadedAt >= this.#options.maxAgeMs) {
+      this.#evict(slot, dek);
+      return undefined;
+    }
+    this.#byId.delete(slot);
+    this.#byId.set(slot, dek);
+    return dek;
+  }
+
+  /**
+   * The key to seal one more message with, counted against its budget, or undefined when there is none or its
+   * budget or age is spent (the caller then makes or loads another).
+   */
+  takeForSealing(tenant: string, className: string, epoch: number, now: number): CachedDek | undefined {
+    const dek = this.#current.get(currentSlot(tenant, className, epoch));
+    if (dek === undefined || this.get(tenant, className, dek.id, now) !== dek) return undefined;
+    if (dek.sealed >= this.#options.maxMessages) {
+      this.#evict(idSlot(tenant, className, dek.id), dek);
+      return undefined;
+    }
+    dek.sealed += 1;
+    return dek;
+  }
+
+  put(dek: CachedDek, sealing: boolean): void {
+    const slot = idSlot(dek.tenant, dek.className, dek.id);
+    const previous = this.#byId.get(slot);
+    if (previous !== undefined && previous !== dek) this.#evict(slot, previous);
+    this.#byId.set(slot, dek);
+    if (sealing) this.#current.set(currentSlot(dek.tenant, dek.className, dek.epoch), dek);
+    while (this.#byId.size > this.#options.maxEntries) {
+      const [oldestSlot, oldest] = this.#byId.entries().next().value as [string, CachedDek];
+      this.#evict(oldestSlot, oldest);
+    }
+  }
+
+  /** Drops and zeroes every key of a tenant (crypto-shredding of the in-memory copies). */
+  evictTenant(tenant: string): number {
+    let count = 0;
+    for (const [slot, dek] of [...this.#byId]) {
+      if (dek.tenant === tenant) {
+        this.#evict(slot, dek);
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  clear(): void {
+    for (const [slot, dek] of [...this.#byId]) this.#evict(slot, dek);
+  }
+
+  #evict(slot: string, dek: CachedDek): void {
+    this.#byId.delete(slot);
+    const current = currentSlot(dek.tenant, dek.className, dek.epoch);
+    if (this.#current.get(current) === dek) this.#current.delete(current);
+    dek.key.fill(0);
+  }
+}
+
+function idSlot(tenant: string, className: string, id: string): string {
+  return JSON.stringify([tenant, className, id]);
+}
+
+function currentSlot(tenant: string, className: string, epoch: number): string {
+  return JSON.stringify([tenant, className, epoch]);
+}

@@ -1,0 +1,86 @@
+import { deriveTenantNameKey, hmacName } from '../crypto/key-name.js';
+
+/**
+ * Every name phicache writes to a store, derived with the tenant's name key. A caller's string never reaches a
+ * store raw, so it can neither leak there nor steer a Redis hash slot with braces. The prefixes only say what kind
+ * of record a name is; they carry nothing about the tenant or the entry.
+ */
+export class TenantNames {
+  readonly #key: Buffer;
+  readonly #memo = new Map<string, string>();
+
+  constructor(nameKey: Buffer) {
+    this.#key = nameKey;
+  }
+
+  /** The store key of an entry: its class, reference and the scope parts the class requires. */
+  entry(className: string, resource: string, id: string, user: string, session: string): string {
+    return `phc:e:${hmacName(this.#key, ['entry', className, resource, id, user, session])}`;
+  }
+
+  /** The reference hash auditors search for; it does not depend on scope, so one patient's records line up. */
+  reference(className: string, resource: string, id: string): string {
+    return `hmac-sha256:${hmacName(this.#key, ['reference', className, resource, id])}`;
+  }
+
+  tag(kind: string, value: string): string {
+    return `phc:t:${hmacName(this.#key, ['tag', kind, value])}`;
+  }
+
+  scope(part: 'user' | 'session', value: string): string {
+    return `phc:s:${hmacName(this.#key, ['scope', part, value])}`;
+  }
+
+  /** Carried by every entry of the tenant. */
+  get tenantTag(): string {
+    return this.#memoized('tenant', () => `phc:s:${hmacName(this.#key, ['tenant'])}`);
+  }
+
+  /** Carried by every wrapped data key record of the tenant: deleting by it crypto-shreds the tenant. */
+  get keysTag(): string {
+    return this.#memoized('keys', () => `phc:s:${hmacName(this.#key, ['tenant-keys'])}`);
+  }
+
+  dekRecord(className: string, dekId: string): string {
+    return `phc:k:${hmacName(this.#key, ['dek', className, dekId])}`;
+  }
+
+  dekPointer(className: string, epoch: number): string {
+    return `phc:p:${hmacName(this.#key, ['dek-current', className, epoch])}`;
+  }
+
+  #memoized(slot: string, make: () => string): string {
+    const known = this.#memo.get(slot);
+    if (known !== undefined) return known;
+    const name = make();
+    this.#memo.set(slot, name);
+    return name;
+  }
+}
+
+/** Name keys per tenant, derived once from the name secret and kept (bounded) because HKDF costs ~10 µs. */
+export class NameKeyring {
+  readonly #secret: Buffer;
+  readonly #tenants = new Map<string, TenantNames>();
+  readonly #max: number;
+
+  constructor(nameSecret: Buffer, maxTenants = 10_000) {
+    this.#secret = nameSecret;
+    this.#max = maxTenants;
+  }
+
+  forTenant(tenant: string): TenantNames {
+    let names = this.#tenants.get(tenant);
+    if (names === undefined) {
+      names = new TenantNames(deriveTenantNameKey(this.#secret, tenant));
+      if (this.#tenants.size >= this.#max) this.#tenants.delete(this.#tenants.keys().next().value as string);
+      this.#tenants.set(tenant, names);
+    }
+    return names;
+  }
+
+  close(): void {
+    this.#tenants.clear();
+    this.#secret.fill(0);
+  }
+}

@@ -554,7 +554,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       actor: { service: this.#service, principal: ctx.principal ?? null },
       purpose: ctx.purpose ?? null,
       tenant: ctx.tenant,
-      class: className,
+      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
+      class: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
       action,
       key,
       kid: dek?.kid ?? null,

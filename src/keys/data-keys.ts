@@ -88,7 +88,9 @@ export class DataKeys {
     now: number,
   ) {
     const pointer = await this.#options.store.get(names.dekPointer(className, epoch));
-    if (pointer !== undefined && pointer.length === 16) {
+    const spent =
+      pointer !== undefined && this.#options.cache.isSpent(tenant, className, pointer.toString('hex'));
+    if (pointer !== undefined && pointer.length === 16 && !spent) {
       try {
         return await this.#load(tenant, names, className, epoch, pointer.toString('hex'), now, true);
       } catch (error) {

@@ -52,6 +52,8 @@ export class DekCache {
   readonly #byId = new Map<string, CachedDek>();
   /** The key new writes seal with, by (tenant, class, epoch). */
   readonly #current = new Map<string, CachedDek>();
+  /** Keys whose sealing budget this process spent: they may open entries again but never seal another. */
+  readonly #spent = new Set<string>();
 
   constructor(options: DekCacheOptions = {}) {
     this.#options = resolveDekCacheOptions(options);
@@ -83,11 +85,20 @@ export class DekCache {
     const dek = this.#current.get(currentSlot(tenant, className, epoch));
     if (dek === undefined || this.get(tenant, className, dek.id, now) !== dek) return undefined;
     if (dek.sealed >= this.#options.maxMessages) {
-      this.#evict(idSlot(tenant, className, dek.id), dek);
+      const slot = idSlot(tenant, className, dek.id);
+      this.#spent.add(slot);
+      if (this.#spent.size > this.#options.maxEntries)
+        this.#spent.delete(this.#spent.values().next().value as string);
+      this.#evict(slot, dek);
       return undefined;
     }
     dek.sealed += 1;
     return dek;
+  }
+
+  /** True when this process spent the key's sealing budget, so it must not be loaded for sealing again. */
+  isSpent(tenant: string, className: string, id: string): boolean {
+    return this.#spent.has(idSlot(tenant, className, id));
   }
 
   put(dek: CachedDek, sealing: boolean): void {

@@ -37,6 +37,12 @@ describe('DekCache', () => {
     assert.equal(entry.sealed, 3);
     assert.equal(cache.takeForSealing('t', 'encrypted-phi', 1, 0), undefined);
     assert.ok(isZero(entry.key));
+    assert.equal(
+      cache.isSpent('t', 'encrypted-phi', 'a'),
+      true,
+      'a spent key is never loaded for sealing again',
+    );
+    assert.equal(cache.isSpent('t', 'encrypted-phi', 'b'), false);
   });
 
   test('bounded by count: the least recently used key is evicted and zeroed', () => {

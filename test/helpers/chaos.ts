@@ -1,0 +1,63 @@
+import type { AuditEvent } from '../../src/audit/audit-event.js';
+import type { AuditSink } from '../../src/audit/audit-sink.js';
+import type { EncryptionContext, KeyProvider, WrappedDataKey } from '../../src/keys/key-provider.js';
+import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.js';
+
+/** A switch that chaos wrappers consult on every call: flip `down` to make the wrapped component fail. */
+export interface Fault {
+  down: boolean;
+}
+
+const outage = () => new Error('injected outage');
+
+/** A real key provider that fails on demand (the KMS is unreachable). */
+export function flakyKeyProvider(inner: KeyProvider, fault: Fault): KeyProvider {
+  const up = async () => {
+    if (fault.down) throw outage();
+  };
+  return {
+    name: inner.name,
+    currentKid: () => inner.currentKid(),
+    generateDataKey: (context: EncryptionContext) => up().then(() => inner.generateDataKey(context)),
+    unwrapDataKey: (key: WrappedDataKey, context: EncryptionContext) =>
+      up().then(() => inner.unwrapDataKey(key, context)),
+    nameSecret: () => up().then(() => inner.nameSecret()),
+  };
+}
+
+/** A real store that fails on demand (Redis is down). */
+export function flakyStore(inner: CacheStore, fault: Fault): CacheStore {
+  const guard = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (fault.down) throw outage();
+    return call();
+  };
+  return {
+    name: inner.name,
+    get: (key: string) => guard(() => inner.get(key)),
+    set: (key: string, value: Buffer, options: StoreWriteOptions) =>
+      guard(() => inner.set(key, value, options)),
+    add: (key: string, value: Buffer, options: StoreWriteOptions) =>
+      guard(() => inner.add(key, value, options)),
+    delete: (key: string) => guard(() => inner.delete(key)),
+    deleteByTag: (tag: string) => guard(() => inner.deleteByTag(tag)),
+    ttl: (key: string) => guard(() => inner.ttl(key)),
+    close: () => inner.close(),
+  };
+}
+
+/** An audit sink that records like a memory sink and fails on demand. */
+export class FlakyAuditSink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  readonly #fault: Fault;
+
+  constructor(fault: Fault) {
+    this.#fault = fault;
+  }
+
+  async write(event: AuditEvent): Promise<void> {
+    if (this.#fault.down) throw outage();
+    this.events.push(event);
+  }
+
+  async close(): Promise<void> {}
+}

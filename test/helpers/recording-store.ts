@@ -1,0 +1,61 @@
+import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.js';
+
+export interface RecordedWrite {
+  readonly op: 'set' | 'add';
+  readonly key: string;
+  readonly value: Buffer;
+  readonly options: StoreWriteOptions;
+}
+
+/**
+ * A real store with a tap: every key, value and tag that crosses the port is kept, so a test can search all of it
+ * for plaintext and check every write's TTL. It changes no behaviour.
+ */
+export class RecordingStore implements CacheStore {
+  readonly writes: RecordedWrite[] = [];
+  readonly reads: string[] = [];
+  readonly deletedTags: string[] = [];
+  readonly name: string;
+  readonly #inner: CacheStore;
+
+  constructor(inner: CacheStore) {
+    this.#inner = inner;
+    this.name = inner.name;
+  }
+
+  /** Everything that reached the store, as one string to search. */
+  transcript(): string {
+    return [
+      ...this.writes.flatMap((w) => [w.key, w.value.toString('latin1'), ...(w.options.tags ?? [])]),
+      ...this.reads,
+      ...this.deletedTags,
+    ].join('\n');
+  }
+
+  get(key: string) {
+    this.reads.push(key);
+    return this.#inner.get(key);
+  }
+  set(key: string, value: Buffer, options: StoreWriteOptions) {
+    this.writes.push({ op: 'set', key, value: Buffer.from(value), options });
+    return this.#inner.set(key, value, options);
+  }
+  add(key: string, value: Buffer, options: StoreWriteOptions) {
+    this.writes.push({ op: 'add', key, value: Buffer.from(value), options });
+    return this.#inner.add(key, value, options);
+  }
+  delete(key: string) {
+    this.reads.push(key);
+    return this.#inner.delete(key);
+  }
+  deleteByTag(tag: string) {
+    this.deletedTags.push(tag);
+    return this.#inner.deleteByTag(tag);
+  }
+  ttl(key: string) {
+    return this.#inner.ttl(key);
+  }
+  close() {
+    return this.#inner.close();
+  }
+}

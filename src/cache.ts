@@ -184,7 +184,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
 
     let dek: CachedDek;
     try {
-      dek = await this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, dataClass.maxTtlMs, now);
+      // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
+      const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
+      dek = await this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, longestTtlMs, now);
     } catch (error) {
       return this.#dropWrite(ref, ctx, key, decision, error, null);
     }

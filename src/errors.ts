@@ -44,6 +44,7 @@ export const errorHints = {
     'The cache store did not answer. Reads become misses and writes are dropped meanwhile.',
   ERR_AUDIT_UNAVAILABLE: 'The audit sink could not record the operation, so the operation was refused.',
   ERR_CLI_USAGE: 'Run `phicache --help` for the commands and their flags.',
+  ERR_INTERNAL: 'This is a bug in phicache. Report it with the command you ran.',
 } as const satisfies Record<string, string>;
 
 export type PhiCacheErrorCode = keyof typeof errorHints;

@@ -1,0 +1,7 @@
+import type { Command } from './command.js';
+import { policyLintCommand } from './policy-lint.js';
+
+export type { Command, CommandOptions, CommandResult, CommandValues } from './command.js';
+
+/** Every command the CLI offers; a new command is one line here. */
+export const commands: readonly Command[] = [policyLintCommand];

@@ -1,0 +1,410 @@
+import type { PhiCacheErrorCode } from '../errors.js';
+import { type AllowRuleId, type DenyRuleId, denyRules } from './rules.js';
+import type {
+  DataClassDocument,
+  failureModes,
+  PolicyDocument,
+  PolicyExceptionDocument,
+  scopeParts,
+} from './schema.js';
+
+export type ScopePart = (typeof scopeParts)[number];
+export type FailureMode = (typeof failureModes)[number];
+
+export interface DataClass {
+  readonly name: string;
+  readonly description: string;
+  readonly phi: boolean;
+  readonly cacheable: boolean;
+  /** 0 for a class that may not be cached and declares no cap (only an exception can then give one). */
+  readonly maxTtlMs: number;
+  readonly defaultTtlMs: number;
+  readonly scope: readonly ScopePart[];
+  readonly fields: { readonly allow: readonly string[]; readonly others: 'strip' | 'reject' } | undefined;
+  readonly tags: readonly string[];
+  readonly failureMode: FailureMode;
+}
+
+export interface PolicyException {
+  readonly id: string;
+  readonly className: string;
+  readonly owner: string;
+  readonly reason: string;
+  readonly compensatingControl: string;
+  /** Epoch milliseconds; the exception works while `now < expiresAt`. */
+  readonly expiresAt: number;
+  readonly allowCacheable: boolean;
+  readonly maxTtlMs: number | undefined;
+}
+
+export interface AccessScope {
+  tenant?: string;
+  user?: string;
+  session?: string;
+}
+
+export interface WriteRequest {
+  className: string;
+  /** Integer milliseconds > 0, or undefined for the class default. Anything else throws a RangeError. */
+  ttlMs: number | undefined;
+  scope: AccessScope;
+  principal: string | undefined;
+  purpose: string | undefined;
+  value: unknown;
+  tagKinds: readonly string[];
+}
+
+export interface ReadRequest {
+  className: string;
+  scope: AccessScope;
+  principal: string | undefined;
+  purpose: string | undefined;
+}
+
+/**
+ * The outcome of a decision. A deny never carries a caller value: `reason` names classes, rules, scope parts and
+ * counts only, and for POL-CLASS-01 `className` is `(undeclared)` rather than whatever the caller passed.
+ * `strippedFields` does hold caller field names: it is for the caller, not for logs.
+ */
+export type PolicyDecision =
+  | {
+      readonly effect: 'allow';
+      readonly rule: AllowRuleId;
+      readonly dataClass: DataClass;
+      /** Writes: the TTL to store with. Reads: the longest TTL an entry of the class may have right now. */
+      readonly ttlMs: number;
+      /** Writes: the value to store (a stripped copy when fields were removed). Reads: undefined. */
+      readonly value: unknown;
+      readonly strippedFields: readonly string[];
+      readonly exceptionId: string | undefined;
+    }
+  | {
+      readonly effect: 'deny';
+      readonly rule: DenyRuleId;
+      readonly code: PhiCacheErrorCode;
+      readonly reason: string;
+      readonly className: string;
+    };
+
+type Deny = Extract<PolicyDecision, { effect: 'deny' }>;
+
+const undeclaredClass = '(undeclared)';
+
+/**
+ * A validated policy, frozen: decisions are pure functions of the policy, the request and the clock, so two
+ * instances given the same file decide the same way. Refusals are returned, never thrown; the caller audits the
+ * decision and then throws PolicyDeniedError.
+ *
+ * Checks run in this order, and the first refusal wins: class (POL-CLASS-01), cacheability and TTL with their
+ * exceptions (POL-CACHE-01, PHI-TTL-01, POL-EXC-01), scope (POL-SCOPE-01), context (POL-CTX-01), tags
+ * (POL-TAG-01), fields (POL-FIELD-01).
+ */
+export class Policy {
+  readonly classes: ReadonlyMap<string, DataClass>;
+  readonly exceptions: readonly PolicyException[];
+
+  constructor(document: PolicyDocument) {
+    this.classes = new FrozenMap(
+      Object.entries(document.classes).map(([name, doc]) => [name, toDataClass(name, doc)] as const),
+    );
+    this.exceptions = Object.freeze(document.exceptions.map(toException));
+    Object.freeze(this);
+  }
+
+  dataClass(name: string): DataClass | undefined {
+    return this.classes.get(name);
+  }
+
+  /** The exception for the class that is active at `now` and expires last, if any. */
+  activeException(className: string, now: number): PolicyException | undefined {
+    checkNow(now);
+    let best: PolicyException | undefined;
+    for (const exception of this.exceptions) {
+      if (exception.className !== className || now >= exception.expiresAt) continue;
+      if (best === undefined || exception.expiresAt > best.expiresAt) best = exception;
+    }
+    return best;
+  }
+
+  decideWrite(request: WriteRequest, now: number): PolicyDecision {
+    checkNow(now);
+    const { ttlMs } = request;
+    /* Precondition (PHI-TTL-01): a TTL is a positive integer of milliseconds; anything else is misuse. */
+    if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs > 0)) {
+      throw new RangeError('ttlMs must be a positive integer number of milliseconds (rule PHI-TTL-01)');
+    }
+    const dataClass = this.classes.get(request.className);
+    if (dataClass === undefined) return unknownClass();
+
+    const grant = this.grant(dataClass, { read: false, ttlMs }, now);
+    if (grant.effect === 'deny') return grant;
+    const refusal = checkScope(dataClass, request.scope) ?? checkContext(dataClass, request);
+    if (refusal !== undefined) return refusal;
+
+    const undeclared = request.tagKinds.filter((kind) => !dataClass.tags.includes(kind)).length;
+    if (undeclared > 0) {
+      return deny('POL-TAG-01', dataClass.name, `${count(undeclared, 'tag kind')} not declared by the class`);
+    }
+
+    const fields = filterFields(dataClass, request.value);
+    if (fields.effect === 'deny') return fields;
+    return allow(grant.exceptionId, dataClass, grant.ttlMs, fields.value, fields.stripped);
+  }
+
+  decideRead(request: ReadRequest, now: number): PolicyDecision {
+    checkNow(now);
+    const dataClass = this.classes.get(request.className);
+    if (dataClass === undefined) return unknownClass();
+
+    const grant = this.grant(dataClass, { read: true }, now);
+    if (grant.effect === 'deny') return grant;
+    const refusal = checkScope(dataClass, request.scope) ?? checkContext(dataClass, request);
+    if (refusal !== undefined) return refusal;
+    return allow(grant.exceptionId, dataClass, grant.ttlMs, undefined, []);
+  }
+
+  /**
+   * Whether the class, or else an active exception, lets an entry be cached with this TTL. For a read the
+   * question is only whether the class may be cached, and the answer carries the longest TTL an entry may have
+   * now. An expired exception that would have allowed the request is named (POL-EXC-01), so its owner learns that
+   * renewal is due instead of reading a generic refusal.
+   */
+  private grant(
+    dataClass: DataClass,
+    access: { read: true } | { read: false; ttlMs: number | undefined },
+    now: number,
+  ): { effect: 'allow'; ttlMs: number; exceptionId: string | undefined } | Deny {
+    const isRead = access.read;
+    const requestedMs = access.read ? undefined : access.ttlMs;
+    const fits = (exception: PolicyException | undefined): number | undefined => {
+      if (!dataClass.cacheable && !exception?.allowCacheable) return undefined;
+      const capMs = Math.max(dataClass.maxTtlMs, exception?.maxTtlMs ?? 0);
+      const ttlMs = isRead
+        ? capMs
+        : (requestedMs ?? (dataClass.defaultTtlMs > 0 ? dataClass.defaultTtlMs : capMs));
+      return ttlMs <= capMs ? ttlMs : undefined;
+    };
+
+    const own = fits(undefined);
+    const candidates = this.exceptions.filter((exception) => exception.className === dataClass.name);
+    if (own !== undefined && !isRead) return { effect: 'allow', ttlMs: own, exceptionId: undefined };
+
+    let best: { ttlMs: number; exception: PolicyException } | undefined;
+    let expired: PolicyException | undefined;
+    for (const exception of candidates) {
+      const ttlMs = fits(exception);
+      if (ttlMs === undefined) continue;
+      if (now >= exception.expiresAt) {
+        if (expired === undefined || exception.expiresAt > expired.expiresAt) expired = exception;
+      } else if (best === undefined || ttlMs > best.ttlMs) {
+        best = { ttlMs, exception };
+      }
+    }
+
+    if (own !== undefined) {
+      // A read of a cacheable class needs no exception, but may meet entries written under one.
+      return { effect: 'allow', ttlMs: Math.max(own, best?.ttlMs ?? 0), exceptionId: undefined };
+    }
+    if (best !== undefined) {
+      return { effect: 'allow', ttlMs: best.ttlMs, exceptionId: best.exception.id };
+    }
+    if (expired !== undefined) {
+      const when = new Date(expired.expiresAt).toISOString();
+      return deny(
+        'POL-EXC-01',
+        dataClass.name,
+        `policy exception ${expired.id} for the class expired at ${when}`,
+      );
+    }
+    // Still refused: the cap in force is the class's, raised by whichever active exception raises it most.
+    const active = candidates.filter(
+      (exception) => now < exception.expiresAt && (dataClass.cacheable || exception.allowCacheable),
+    );
+    if (!dataClass.cacheable && active.length === 0) {
+      return deny('POL-CACHE-01', dataClass.name, 'the data class may not be cached');
+    }
+    const capMs = Math.max(dataClass.maxTtlMs, ...active.map((exception) => exception.maxTtlMs ?? 0));
+    return deny(
+      'PHI-TTL-01',
+      dataClass.name,
+      `the TTL exceeds the cap of ${capMs} ms in force for the class`,
+    );
+  }
+}
+
+function toDataClass(name: string, doc: DataClassDocument): DataClass {
+  const maxTtlMs = (doc.maxTtlSeconds ?? 0) * 1000;
+  return Object.freeze({
+    name,
+    description: doc.description,
+    phi: doc.phi,
+    cacheable: doc.cacheable,
+    maxTtlMs,
+    defaultTtlMs: doc.defaultTtlSeconds === undefined ? maxTtlMs : doc.defaultTtlSeconds * 1000,
+    scope: Object.freeze([...doc.scope]),
+    fields:
+      doc.fields === undefined
+        ? undefined
+        : Object.freeze({ allow: Object.freeze([...doc.fields.allow]), others: doc.fields.others }),
+    tags: Object.freeze([...doc.tags]),
+    // PHI fails closed unless the policy says otherwise; anything else degrades to a miss.
+    failureMode: doc.failureMode ?? (doc.phi ? 'closed' : 'miss'),
+  });
+}
+
+function toException(doc: PolicyExceptionDocument): PolicyException {
+  return Object.freeze({
+    id: doc.id,
+    className: doc.class,
+    owner: doc.owner,
+    reason: doc.reason,
+    compensatingControl: doc.compensatingControl,
+    expiresAt: Date.parse(doc.expires),
+    allowCacheable: doc.allow.cacheable === true,
+    maxTtlMs: doc.allow.maxTtlSeconds === undefined ? undefined : doc.allow.maxTtlSeconds * 1000,
+  });
+}
+
+function checkScope(dataClass: DataClass, scope: AccessScope): Deny | undefined {
+  const missing = dataClass.scope.filter((part) => !isPresent(scope[part]));
+  if (missing.length === 0) return undefined;
+  return deny(
+    'POL-SCOPE-01',
+    dataClass.name,
+    `the class requires scope parts the request lacks: ${missing.join(', ')}`,
+  );
+}
+
+function checkContext(
+  dataClass: DataClass,
+  request: { principal: string | undefined; purpose: string | undefined },
+): Deny | undefined {
+  if (!dataClass.phi) return undefined;
+  const missing = [
+    isPresent(request.principal) ? undefined : 'principal',
+    isPresent(request.purpose) ? undefined : 'purpose',
+  ].filter((name) => name !== undefined);
+  if (missing.length === 0) return undefined;
+  return deny(
+    'POL-CTX-01',
+    dataClass.name,
+    `a PHI class needs a principal and a purpose; ${missing.join(' and ')} missing`,
+  );
+}
+
+/** Top-level fields only: nested structure belongs to the field, and the allow list names fields, not paths. */
+function filterFields(
+  dataClass: DataClass,
+  value: unknown,
+): { effect: 'allow'; value: unknown; stripped: readonly string[] } | Deny {
+  const { fields } = dataClass;
+  if (fields === undefined) return { effect: 'allow', value, stripped: [] };
+  if (!isPlainObject(value)) {
+    return deny(
+      'POL-FIELD-01',
+      dataClass.name,
+      'the class has a field allow list and accepts only an object value',
+    );
+  }
+  const names = Object.keys(value);
+  const stripped = names.filter((name) => !fields.allow.includes(name));
+  if (stripped.length === 0) return { effect: 'allow', value, stripped: [] };
+  if (fields.others === 'reject') {
+    // Names are not echoed: a field name can itself be PHI (a patient's name used as a key).
+    return deny(
+      'POL-FIELD-01',
+      dataClass.name,
+      `the value has ${count(stripped.length, 'field')} the class does not allow`,
+    );
+  }
+  const kept = Object.fromEntries(
+    names.filter((name) => fields.allow.includes(name)).map((name) => [name, value[name]]),
+  );
+  return { effect: 'allow', value: kept, stripped: Object.freeze(stripped) };
+}
+
+function allow(
+  exceptionId: string | undefined,
+  dataClass: DataClass,
+  ttlMs: number,
+  value: unknown,
+  strippedFields: readonly string[],
+): PolicyDecision {
+  return Object.freeze({
+    effect: 'allow',
+    rule: exceptionId === undefined ? 'POL-ALLOW-01' : 'POL-ALLOW-02',
+    dataClass,
+    ttlMs,
+    value,
+    strippedFields,
+    exceptionId,
+  });
+}
+
+function deny(rule: DenyRuleId, className: string, reason: string): Deny {
+  return Object.freeze({ effect: 'deny', rule, code: denyRules[rule], reason, className });
+}
+
+function unknownClass(): Deny {
+  return deny('POL-CLASS-01', undeclaredClass, 'the data class is not declared in the policy');
+}
+
+function checkNow(now: number): void {
+  if (!Number.isFinite(now)) throw new RangeError('now must be a finite number of epoch milliseconds');
+}
+
+function isPresent(value: string | undefined): boolean {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** A ReadonlyMap that is read-only at run time too: Object.freeze does not stop Map.prototype.set. */
+class FrozenMap<K, V> implements ReadonlyMap<K, V> {
+  readonly #map: Map<K, V>;
+
+  constructor(entries: Iterable<readonly [K, V]>) {
+    this.#map = new Map(entries);
+    Object.freeze(this);
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+
+  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
+    for (const [key, value] of this.#map) callback.call(thisArg, value, key, this);
+  }
+
+  entries(): MapIterator<[K, V]> {
+    return this.#map.entries();
+  }
+
+  keys(): MapIterator<K> {
+    return this.#map.keys();
+  }
+
+  values(): MapIterator<V> {
+    return this.#map.values();
+  }
+
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.#map[Symbol.iterator]();
+  }
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
+
+const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
+
+/** Starts the built example exactly as the README's first command does, on a free port and a fresh PHICACHE_HOME. */
+async function startPortal(home: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [server.pathname], {
+    env: { ...process.env, PORT: '0', PHICACHE_HOME: home, NODE_ENV: 'development' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`portal exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+describe('examples/patient-portal: the HTTP contract on the embedded defaults', () => {
+  let home: string;
+  let portal: { child: ChildProcess; url: string };
+  let stderr = '';
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 'phicache-portal-'));
+    portal = await startPortal(home);
+    portal.child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+  });
+  after(() => {
+    portal.child.kill('SIGTERM');
+  });
+
+  const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
+    fetch(`${portal.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  test('PUT caches (201), GET returns it (200) to that user and misses (404) for another', async () => {
+    const p = fakePatients[0]!;
+    const path = `/tenants/st-marys/patients/${p.mrn}/summary`;
+    const summary = { name: p.name, dob: p.dateOfBirth, note: p.note, hba1c: 7.9 };
+    assert.equal((await call('PUT', path, { 'x-user': 'dr.ada' }, summary)).status, 201);
+    const hit = await call('GET', path, { 'x-user': 'dr.ada' });
+    assert.equal(hit.status, 200);
+    assert.deepEqual(await hit.json(), summary);
+    assert.equal((await call('GET', path, { 'x-user': 'dr.bob' })).status, 404);
+  });
+
+  test('lab-corrected purges the patient for every user (204), other patients stay', async () => {
+    const [p, q] = [fakePatients[1]!, fakePatients[2]!];
+    for (const user of ['dr.ada', 'dr.bob']) {
+      await call('PUT', `/tenants/st-marys/patients/${p.mrn}/summary`, { 'x-user': user }, { note: p.note });
+    }
+    await call(
+      'PUT',
+      `/tenants/st-marys/patients/${q.mrn}/summary`,
+      { 'x-user': 'dr.ada' },
+      { note: q.note },
+    );
+    const purge = await call('POST', `/tenants/st-marys/patients/${p.mrn}/events/lab-corrected`);
+    assert.equal(purge.status, 204);
+    for (const user of ['dr.ada', 'dr.bob']) {
+      assert.equal(
+        (await call('GET', `/tenants/st-marys/patients/${p.mrn}/summary`, { 'x-user': user })).status,
+        404,
+      );
+    }
+    assert.equal(
+      (await call('GET', `/tenants/st-marys/patients/${q.mrn}/summary`, { 'x-user': 'dr.ada' })).status,
+      200,
+    );
+  });
+
+  test("DELETE /sessions/:user purges that user's scope (204), other users stay", async () => {
+    const p = fakePatients[3]!;
+    const path = `/tenants/st-marys/patients/${p.mrn}/summary`;
+    await call('PUT', path, { 'x-user': 'dr.carol' }, { note: p.note });
+    await call('PUT', path, { 'x-user': 'dr.dan' }, { note: p.note });
+    assert.equal((await call('DELETE', '/sessions/dr.carol')).status, 204);
+    assert.equal((await call('GET', path, { 'x-user': 'dr.carol' })).status, 404);
+    assert.equal((await call('GET', path, { 'x-user': 'dr.dan' })).status, 200);
+  });
+
+  test('bad requests get clear errors: no x-user (400), bad JSON (400), unknown route (404)', async () => {
+    const path = `/tenants/st-marys/patients/${fakePatients[4]!.mrn}/summary`;
+    assert.equal((await call('PUT', path, {}, { a: 1 })).status, 400);
+    const badJson = await fetch(`${portal.url}${path}`, {
+      method: 'PUT',
+      headers: { 'x-user': 'dr.ada' },
+      body: '{"a":',
+    });
+    assert.equal(badJson.status, 400);
+    assert.equal((await call('GET', '/nowhere')).status, 404);
+  });
+
+  test('the audit log under PHICACHE_HOME records every operation and holds no patient data', async () => {
+    const dir = join(home, 'audit');
+    const files = await readdir(dir);
+    assert.deepEqual(files.sort(), ['access.jsonl', 'admin.jsonl']);
+    const text = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).join('');
+    const events = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { action: string });
+    const actions = new Set(events.map((e) => e.action));
+    for (const action of ['set', 'get', 'purge.tag', 'purge.scope', 'key.create'])
+      assert.ok(actions.has(action), action);
+    assert.deepEqual(findLeaks(text), []);
+    assert.equal(stderr, '');
+  });
+});

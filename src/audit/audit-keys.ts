@@ -1,0 +1,136 @@
+import { createHash, createPrivateKey, createPublicKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { canonicalEncode } from '../crypto/canonical.js';
+import { PhiCacheError } from '../errors.js';
+import type { KeyProvider } from '../keys/key-provider.js';
+import { phicacheHome } from '../keys/providers/local-keyring.js';
+
+/** Keys of the audit trail: an Ed25519 pair that signs checkpoints, and the root of the record MAC keys. */
+export interface AuditKeys {
+  /** `ed25519:<16 hex>`, a fingerprint of the public key. */
+  readonly signingKid: string;
+  readonly signingKey: KeyObject;
+  readonly publicKey: KeyObject;
+  /** The MAC key of one epoch, derived from the stream root. */
+  streamKey(epoch: number): Buffer;
+}
+
+/** One MAC epoch per hour: the epoch a record claims must be the hour of its timestamp. */
+export const MAC_EPOCH_MS = 3_600_000;
+
+export function macEpochOf(ts: number): number {
+  return Math.floor(ts / MAC_EPOCH_MS);
+}
+
+/** Stream key of an epoch: HKDF of the root, so the holder of the root can check every epoch. */
+export function deriveStreamKey(root: Buffer, epoch: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', root, 'phicache/audit-mac/v1', canonicalEncode([epoch]), 32));
+}
+
+/** Builds audit keys from the two 32-byte secrets (the signing seed and the stream root). */
+export function auditKeysFrom(signingSeed: Buffer, streamRoot: Buffer): AuditKeys {
+  const signingKey = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, signingSeed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const publicKey = createPublicKey(signingKey);
+  const epochs = new Map<number, Buffer>();
+  return Object.freeze({
+    signingKid: signingKidOf(publicKey),
+    signingKey,
+    publicKey,
+    streamKey(epoch: number): Buffer {
+      let key = epochs.get(epoch);
+      if (key === undefined) {
+        key = deriveStreamKey(streamRoot, epoch);
+        if (epochs.size > 64) epochs.clear();
+        epochs.set(epoch, key);
+      }
+      return key;
+    },
+  });
+}
+
+export function signingKidOf(publicKey: KeyObject): string {
+  const raw = publicKey.export({ format: 'der', type: 'spki' });
+  return `ed25519:${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
+}
+
+/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+interface AuditKeyFile {
+  format: 'phicache-audit-keys';
+  formatVersion: 1;
+  signing: { kid: string; wrapped: string };
+  stream: { kid: string; wrapped: string };
+}
+
+export interface OpenAuditKeysOptions {
+  /** Wraps the two secrets; use a provider of the `audit` domain, apart from the cache KEK. */
+  readonly provider: KeyProvider;
+  /** Default `$PHICACHE_HOME`. The wrapped secrets go to `keyring/audit-keys.json`, the public key to `audit-signing.pub`. */
+  readonly home?: string;
+}
+
+const SIGNING_CONTEXT = { purpose: 'phicache/audit-signing' };
+const STREAM_CONTEXT = { purpose: 'phicache/audit-stream' };
+
+/**
+ * Opens (or creates on first use) the audit keys: both secrets are made by the key provider and kept only wrapped,
+ * and the public key is written next to them for auditors, who need nothing else to verify checkpoints.
+ */
+export async function openAuditKeys(options: OpenAuditKeysOptions): Promise<AuditKeys> {
+  const home = options.home ?? phicacheHome();
+  const path = join(home, 'keyring', 'audit-keys.json');
+  let file: AuditKeyFile;
+  try {
+    file = JSON.parse(await readFile(path, 'utf8')) as AuditKeyFile;
+    if (file.format !== 'phicache-audit-keys' || file.formatVersion !== 1) throw new Error('wrong shape');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new PhiCacheError('ERR_KEYRING_CORRUPT', 'the audit key file cannot be read', { cause: error });
+    }
+    const signing = await options.provider.generateDataKey(SIGNING_CONTEXT);
+    const stream = await options.provider.generateDataKey(STREAM_CONTEXT);
+    file = {
+      format: 'phicache-audit-keys',
+      formatVersion: 1,
+      signing: { kid: signing.kid, wrapped: signing.wrapped.toString('base64') },
+      stream: { kid: stream.kid, wrapped: stream.wrapped.toString('base64') },
+    };
+    signing.plaintext.fill(0);
+    stream.plaintext.fill(0);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (raced) {
+      if ((raced as NodeJS.ErrnoException).code !== 'EEXIST') throw raced;
+      return openAuditKeys(options);
+    }
+  }
+  const seed = await options.provider.unwrapDataKey(
+    { kid: file.signing.kid, wrapped: Buffer.from(file.signing.wrapped, 'base64') },
+    SIGNING_CONTEXT,
+  );
+  const root = await options.provider.unwrapDataKey(
+    { kid: file.stream.kid, wrapped: Buffer.from(file.stream.wrapped, 'base64') },
+    STREAM_CONTEXT,
+  );
+  const keys = auditKeysFrom(seed, root);
+  seed.fill(0);
+  await writeFile(join(home, 'audit-signing.pub'), keys.publicKey.export({ format: 'pem', type: 'spki' }));
+  return keys;
+}
+
+/** The stream root of a home's audit keys, for `--stream-key-env` (development keyrings only). */
+export async function readStreamRoot(options: OpenAuditKeysOptions): Promise<Buffer> {
+  const home = options.home ?? phicacheHome();
+  const file = JSON.parse(await readFile(join(home, 'keyring', 'audit-keys.json'), 'utf8')) as AuditKeyFile;
+  return options.provider.unwrapDataKey(
+    { kid: file.stream.kid, wrapped: Buffer.from(file.stream.wrapped, 'base64') },
+    STREAM_CONTEXT,
+  );
+}

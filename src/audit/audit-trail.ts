@@ -1,0 +1,228 @@
+import { randomBytes, sign } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { PhiCacheError } from '../errors.js';
+import type { AuditEvent, AuditStream } from './audit-event.js';
+import { type AuditKeys, macEpochOf } from './audit-keys.js';
+import type { AuditSink } from './audit-sink.js';
+import {
+  type AuditRecord,
+  type Checkpoint,
+  checkpointHash,
+  checkpointSigningInput,
+  genesisHash,
+  recordHash,
+  recordMac,
+} from './record.js';
+import type { RecordSink } from './sinks/record-sink.js';
+
+export interface AuditTrailOptions {
+  readonly keys: AuditKeys;
+  /** Where records go; at least one must be durable. An operation succeeds when one durable sink has its record. */
+  readonly sinks: readonly RecordSink[];
+  /** A checkpoint after this many records of a stream. Default 1,000; 1 to 1,000,000. */
+  readonly checkpointEveryRecords?: number;
+  /** A checkpoint at least this often, also when idle, in ms. Default 10,000; 100 to 3,600,000. */
+  readonly checkpointEveryMs?: number;
+  /** This writer's chain id. Default: the start time and random bytes, new per process. */
+  readonly chain?: string;
+  /** Milliseconds since the epoch. Default `Date.now`. */
+  readonly clock?: () => number;
+}
+
+export interface AuditTrailEvents {
+  /** A sink failed to take a record or checkpoint; the operation still succeeded if another durable sink took it. */
+  'sink-error': [{ sink: string; stream: AuditStream; seq: number; cause: unknown }];
+}
+
+interface StreamState {
+  seq: number;
+  head: string;
+  lastTs: number;
+  sinceCheckpoint: number;
+  checkpointHash: string;
+  /** Settles when the newest record has reached a durable sink (or failed to). */
+  lastDelivery: Promise<unknown>;
+  /** Checkpoints of a stream are made one after another, each linking to the one before. */
+  checkpointing: Promise<void>;
+}
+
+const STREAMS: readonly AuditStream[] = ['access', 'admin'];
+
+/**
+ * The tamper-evident audit trail: each event becomes a record chained to the one before it by hash and MACed under
+ * the stream key of its epoch, and Ed25519-signed checkpoints of each stream's head are written every N records or
+ * T ms, also when idle. `write` resolves once a durable sink holds the record; when none does, it rejects, and the
+ * PHI operation that asked fails closed.
+ */
+export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditSink {
+  readonly chain: string;
+  readonly #keys: AuditKeys;
+  readonly #sinks: readonly RecordSink[];
+  readonly #everyRecords: number;
+  readonly #everyMs: number;
+  readonly #clock: () => number;
+  readonly #streams = new Map<AuditStream, StreamState>();
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(options: AuditTrailOptions) {
+    super();
+    if (!options.sinks.some((sink) => sink.durable))
+      throw new TypeError('an audit trail needs at least one durable sink');
+    this.#keys = options.keys;
+    this.#sinks = [...options.sinks];
+    this.#everyRecords = bounded(
+      'checkpointEveryRecords',
+      options.checkpointEveryRecords ?? 1000,
+      1,
+      1_000_000,
+    );
+    this.#everyMs = bounded('checkpointEveryMs', options.checkpointEveryMs ?? 10_000, 100, 3_600_000);
+    this.#clock = options.clock ?? Date.now;
+    this.chain = options.chain ?? defaultChainId(this.#clock());
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(this.chain))
+      throw new TypeError('a chain id is 1-64 of [A-Za-z0-9._-]');
+    for (const stream of STREAMS) {
+      this.#streams.set(stream, {
+        seq: 0,
+        head: genesisHash(this.chain, stream, 'records'),
+        lastTs: 0,
+        sinceCheckpoint: 0,
+        checkpointHash: genesisHash(this.chain, stream, 'checkpoints'),
+        lastDelivery: Promise.resolve(),
+        checkpointing: Promise.resolve(),
+      });
+    }
+    this.#timer = setInterval(() => void this.checkpoint().catch(() => undefined), this.#everyMs);
+    this.#timer.unref();
+  }
+
+  write(event: AuditEvent): Promise<void> {
+    if (this.#closed)
+      return Promise.reject(new PhiCacheError('ERR_AUDIT_UNAVAILABLE', 'the audit trail is closed'));
+    const state = this.#streams.get(event.stream)!;
+    // Time never runs backwards within a chain, so the MAC epoch of each record is at least the previous one's.
+    const ts = Math.max(Date.parse(event.ts) || this.#clock(), state.lastTs);
+    const body = {
+      ...event,
+      ts: new Date(ts).toISOString(),
+      chain: this.chain,
+      seq: state.seq + 1,
+      mk: macEpochOf(ts),
+      prev: state.head,
+    };
+    const hash = recordHash(body);
+    const record: AuditRecord = { ...body, hash, mac: recordMac(this.#keys.streamKey(body.mk), hash) };
+    state.seq = record.seq;
+    state.head = hash;
+    state.lastTs = ts;
+    const delivered = this.#deliver(
+      record.stream,
+      record.seq,
+      (sink, line) => sink.append(record, line),
+      record,
+    );
+    state.lastDelivery = delivered.catch(() => undefined);
+    state.sinceCheckpoint += 1;
+    if (state.sinceCheckpoint >= this.#everyRecords)
+      void this.#checkpoint(record.stream, false).catch(() => undefined);
+    return delivered;
+  }
+
+  /** Writes a checkpoint of every stream now. */
+  async checkpoint(): Promise<void> {
+    await Promise.all(STREAMS.map((stream) => this.#checkpoint(stream, false)));
+  }
+
+  /** Writes the final checkpoints and closes the sinks. Later writes are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    await Promise.all(STREAMS.map((stream) => this.#checkpoint(stream, true)));
+    this.#closed = true;
+    for (const sink of this.#sinks) await sink.close();
+  }
+
+  #checkpoint(stream: AuditStream, final: boolean): Promise<void> {
+    const state = this.#streams.get(stream)!;
+    const { seq, head } = state;
+    state.sinceCheckpoint = 0;
+    const run = state.checkpointing.then(async () => {
+      // A checkpoint vouches only for records already held by a durable sink, so a crash cannot leave one that
+      // claims more than the log holds.
+      await state.lastDelivery;
+      const unsigned: Omit<Checkpoint, 'sig'> = {
+        v: 1,
+        type: 'checkpoint',
+        chain: this.chain,
+        stream,
+        seq,
+        head,
+        ts: new Date(Math.max(this.#clock(), state.lastTs)).toISOString(),
+        everyMs: this.#everyMs,
+        everyRecords: this.#everyRecords,
+        prevCheckpoint: state.checkpointHash,
+        final,
+        kid: this.#keys.signingKid,
+      };
+      const checkpoint: Checkpoint = {
+        ...unsigned,
+        sig: sign(null, checkpointSigningInput(unsigned), this.#keys.signingKey).toString('base64'),
+      };
+      state.checkpointHash = checkpointHash(checkpoint);
+      await this.#deliver(stream, seq, (sink, line) => sink.appendCheckpoint(checkpoint, line), checkpoint);
+    });
+    state.checkpointing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Hands one line to every sink; resolves when a durable sink has it, rejects when no durable sink can. */
+  #deliver(
+    stream: AuditStream,
+    seq: number,
+    append: (sink: RecordSink, line: string) => Promise<void>,
+    value: AuditRecord | Checkpoint,
+  ): Promise<void> {
+    const line = JSON.stringify(value);
+    return new Promise((resolve, reject) => {
+      let durableLeft = this.#sinks.filter((sink) => sink.durable).length;
+      const causes: unknown[] = [];
+      for (const sink of this.#sinks) {
+        append(sink, line).then(
+          () => {
+            if (sink.durable) resolve();
+          },
+          (cause: unknown) => {
+            this.emit('sink-error', { sink: sink.name, stream, seq, cause });
+            if (!sink.durable) return;
+            causes.push(cause);
+            durableLeft -= 1;
+            if (durableLeft === 0) {
+              reject(
+                new PhiCacheError(
+                  'ERR_AUDIT_UNAVAILABLE',
+                  `no durable audit sink took ${stream} record ${seq}`,
+                  {
+                    cause: new AggregateError(causes),
+                  },
+                ),
+              );
+            }
+          },
+        );
+      }
+    });
+  }
+}
+
+function defaultChainId(now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[:.]/g, '-');
+  return `${stamp}-${randomBytes(4).toString('hex')}`;
+}
+
+function bounded(name: string, value: number, minimum: number, maximum: number): number {
+  if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
+    throw new RangeError(`${name} must be an integer from ${minimum} to ${maximum}`);
+  }
+  return value;
+}

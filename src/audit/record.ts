@@ -1,0 +1,74 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { AuditEvent, AuditStream } from './audit-event.js';
+import { canonicalJson } from './canonical-json.js';
+
+/**
+ * A chained audit record: the event plus its place in one instance's stream. `hash` covers every other field
+ * (so `prev` links the chain), and `mac` is an HMAC of `hash` under the stream key of epoch `mk`.
+ */
+export interface AuditRecord extends AuditEvent {
+  /** Which writer's chain: one per process, so a fleet never serializes on one log. */
+  readonly chain: string;
+  readonly seq: number;
+  /** The MAC key epoch; must be the epoch of `ts`. */
+  readonly mk: number;
+  readonly prev: string;
+  readonly hash: string;
+  readonly mac: string;
+}
+
+/** A signed statement that a stream's chain had `seq` records ending in `head` at `ts`. */
+export interface Checkpoint {
+  readonly v: 1;
+  readonly type: 'checkpoint';
+  readonly chain: string;
+  readonly stream: AuditStream;
+  readonly seq: number;
+  readonly head: string;
+  readonly ts: string;
+  /** The writer's promise: a checkpoint at least this often, in ms, and every `everyRecords` records. */
+  readonly everyMs: number;
+  readonly everyRecords: number;
+  /** Hash of the previous checkpoint line of this chain and stream, or the genesis hash. */
+  readonly prevCheckpoint: string;
+  /** Set on the writer's last checkpoint, when it closed cleanly. */
+  readonly final: boolean;
+  readonly kid: string;
+  readonly sig: string;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The `prev` of a chain's first record and the `prevCheckpoint` of its first checkpoint. */
+export function genesisHash(chain: string, stream: AuditStream, what: 'records' | 'checkpoints'): string {
+  return sha256Hex(canonicalJson({ genesis: what, chain, stream }));
+}
+
+/** The hash of a record: SHA-256 of the canonical JSON of everything but `hash` and `mac`. */
+export function recordHash(record: Omit<AuditRecord, 'hash' | 'mac'> | AuditRecord): string {
+  const { hash: _hash, mac: _mac, ...body } = record as AuditRecord;
+  return sha256Hex(canonicalJson(body));
+}
+
+export function recordMac(streamKey: Buffer, hash: string): string {
+  return createHmac('sha256', streamKey).update(hash).digest('hex');
+}
+
+export function macMatches(streamKey: Buffer, hash: string, mac: string): boolean {
+  const expected = Buffer.from(recordMac(streamKey, hash), 'hex');
+  const given = Buffer.from(mac, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The bytes a checkpoint's signature covers: its canonical JSON without `sig`. */
+export function checkpointSigningInput(checkpoint: Omit<Checkpoint, 'sig'> | Checkpoint): Buffer {
+  const { sig: _sig, ...body } = checkpoint as Checkpoint;
+  return Buffer.from(canonicalJson(body));
+}
+
+/** The hash the next checkpoint links to: of the whole line, signature included. */
+export function checkpointHash(checkpoint: Checkpoint): string {
+  return sha256Hex(canonicalJson(checkpoint));
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { openAuditKeys } from '../../src/audit/audit-keys.js';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { readAuditLog } from '../../src/audit/read-log.js';
+import type { AuditRecord, Checkpoint } from '../../src/audit/record.js';
+import { FileSink } from '../../src/audit/sinks/file-sink.js';
+import { HttpForwarder } from '../../src/audit/sinks/http-forwarder.js';
+import type { RecordSink } from '../../src/audit/sinks/record-sink.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+import { PhiCacheError } from '../../src/errors.js';
+import { LocalKeyring } from '../../src/keys/providers/local-keyring.js';
+import { event, keys } from './trail-fixture.js';
+
+const tempDir = () => mkdtemp(join(tmpdir(), 'phicache-trail-'));
+
+/** A durable sink that fails on demand and otherwise keeps the lines. */
+class SwitchableSink implements RecordSink {
+  readonly name: string;
+  readonly durable = true;
+  readonly lines: string[] = [];
+  down = false;
+  constructor(name: string) {
+    this.name = name;
+  }
+  async append(_record: AuditRecord, line: string) {
+    if (this.down) throw new Error('disk full');
+    this.lines.push(line);
+  }
+  async appendCheckpoint(_checkpoint: Checkpoint, line: string) {
+    if (this.down) throw new Error('disk full');
+    this.lines.push(line);
+  }
+  async close() {}
+}
+
+describe('AuditTrail', () => {
+  test('with every sink failing, a write is refused with ERR_AUDIT_UNAVAILABLE', async () => {
+    const a = new SwitchableSink('a');
+    const b = new SwitchableSink('b');
+    a.down = true;
+    b.down = true;
+    const trail = new AuditTrail({ keys, sinks: [a, b] });
+    await assert.rejects(trail.write(event('access', Date.now())), (error: unknown) => {
+      return error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE';
+    });
+    a.down = false;
+    b.down = false;
+    await trail.close();
+  });
+
+  test('with one of two sinks failing, the write succeeds and the partial failure is reported', async () => {
+    const a = new SwitchableSink('a');
+    const b = new SwitchableSink('b');
+    b.down = true;
+    const trail = new AuditTrail({ keys, sinks: [a, b] });
+    const reported: string[] = [];
+    trail.on('sink-error', (failure) => reported.push(`${failure.sink}:${failure.stream}:${failure.seq}`));
+    await trail.write(event('access', Date.now()));
+    assert.equal(a.lines.length, 1);
+    assert.deepEqual(reported, ['b:access:1']);
+    b.down = false;
+    await trail.close();
+  });
+
+  test('a trail without a durable sink is refused at construction, and bad options are RangeErrors', () => {
+    const volatile = { ...new SwitchableSink('x'), durable: false } as unknown as RecordSink;
+    assert.throws(() => new AuditTrail({ keys, sinks: [volatile] }), TypeError);
+    assert.throws(
+      () => new AuditTrail({ keys, sinks: [new SwitchableSink('a')], checkpointEveryMs: 5 }),
+      RangeError,
+    );
+    assert.throws(
+      () => new AuditTrail({ keys, sinks: [new SwitchableSink('a')], checkpointEveryRecords: 0 }),
+      RangeError,
+    );
+  });
+
+  test('checkpoints come every T ms also when idle, signed, and the idle log verifies', async () => {
+    const dir = await tempDir();
+    const trail = new AuditTrail({ keys, sinks: [new FileSink({ dir })], checkpointEveryMs: 100 });
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await trail.close();
+    const files = await readAuditLog(dir);
+    const access = files.find((f) => f.path.endsWith('access-checkpoints.jsonl')) as { text: string };
+    const checkpoints = access.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Checkpoint);
+    assert.ok(checkpoints.length >= 3, `${checkpoints.length} checkpoints`);
+    assert.ok(checkpoints.every((c) => c.seq === 0));
+    assert.equal(checkpoints.at(-1)?.final, true);
+    assert.deepEqual(verifyAuditLog(files, { publicKey: keys.publicKey }).findings, []);
+  });
+
+  test('records are on disk when the write resolves (group commit, fsync per batch)', async () => {
+    const dir = await tempDir();
+    const trail = new AuditTrail({ keys, sinks: [new FileSink({ dir })] });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => trail.write(event('access', Date.now() + i))));
+    const text = await readFile(join(dir, trail.chain, 'access-000001.jsonl'), 'utf8');
+    assert.equal(text.trimEnd().split('\n').length, 50);
+    await trail.close();
+  });
+
+  test('the file sink rotates records files by age', async () => {
+    const dir = await tempDir();
+    const clock = { now: Date.UTC(2026, 10, 23) };
+    const trail = new AuditTrail({
+      keys,
+      sinks: [new FileSink({ dir, maxFileAgeMs: 1000, clock: () => clock.now })],
+    });
+    for (let i = 0; i < 3; i++) {
+      await trail.write(event('access', clock.now));
+      clock.now += 1000;
+    }
+    await trail.close();
+    const names = (await readdir(join(dir, trail.chain))).filter((n) => n.startsWith('access-0'));
+    assert.deepEqual(names.sort(), ['access-000001.jsonl', 'access-000002.jsonl', 'access-000003.jsonl']);
+    assert.equal(verifyAuditLog(await readAuditLog(dir), { publicKey: keys.publicKey }).ok, true);
+  });
+
+  test('the HTTP forwarder posts NDJSON batches to a collector, and a failing collector is a sink error', async () => {
+    const received: string[] = [];
+    let status = 200;
+    const collector = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        if (status === 200) received.push(...body.trimEnd().split('\n'));
+        response.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/audit`;
+    const dir = await tempDir();
+    const trail = new AuditTrail({ keys, sinks: [new FileSink({ dir }), new HttpForwarder({ url })] });
+    const errors: string[] = [];
+    trail.on('sink-error', (failure) => errors.push(failure.sink));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => trail.write(event('access', Date.now() + i))));
+    status = 503;
+    await trail.write(event('admin', Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    status = 200;
+    await trail.close();
+    collector.close();
+    assert.ok(received.filter((l) => JSON.parse(l).stream === 'access' && JSON.parse(l).seq).length >= 20);
+    assert.ok(
+      received.some((l) => JSON.parse(l).type === 'checkpoint'),
+      'the collector witnesses checkpoints',
+    );
+    assert.ok(errors.includes('http'));
+  });
+
+  test('audit keys come from the key provider, kept wrapped, with the public key at $PHICACHE_HOME/audit-signing.pub', async () => {
+    const home = await tempDir();
+    const provider = await LocalKeyring.open({ home, env: {}, domain: 'audit' });
+    const first = await openAuditKeys({ provider, home });
+    const second = await openAuditKeys({ provider, home });
+    assert.equal(first.signingKid, second.signingKid);
+    assert.deepEqual(first.streamKey(5), second.streamKey(5));
+    assert.notDeepEqual(first.streamKey(5), first.streamKey(6));
+    const pem = await readFile(join(home, 'audit-signing.pub'), 'utf8');
+    assert.ok(createPublicKey(pem).equals(first.publicKey));
+    const stored = await readFile(join(home, 'keyring', 'audit-keys.json'), 'utf8');
+    assert.ok(!stored.includes(first.streamKey(5).toString('base64')));
+  });
+});

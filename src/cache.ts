@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AuditAction, AuditEvent, AuditOutcome } from './audit/audit-event.js';
 import { streamOf } from './audit/audit-event.js';
 import type { AuditSink } from './audit/audit-sink.js';
+import { canonicalJson } from './audit/canonical-json.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
 import { NoncePool } from './crypto/nonce-pool.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
@@ -128,7 +130,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       throw new RangeError('dekEpochMs must be an integer of at least 1000 ms');
     }
     const nameSecret = await checkedKeyProvider(options.keys).nameSecret();
-    return new PhiCache(options, nameSecret);
+    const cache = new PhiCache(options, nameSecret);
+    await cache.#auditPolicyLoad();
+    return cache;
   }
 
   /** The store below the cache (for ops and tests; it holds only hashes and ciphertext). */
@@ -535,6 +539,25 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     return names.entry(dataClass.name, ref.resource, ref.id, user, session);
   }
 
+  /** Which policy this instance enforces is evidence too: its digest goes to the admin stream at start. */
+  async #auditPolicyLoad(): Promise<void> {
+    const ctx = { tenant: '*', principal: this.#service, purpose: 'policy-load' };
+    await this.#record(
+      'policy.load',
+      null,
+      ctx,
+      null,
+      null,
+      null,
+      { result: 'ok' },
+      {
+        classes: this.#policy.classes.size,
+        exceptions: this.#policy.exceptions.length,
+        digest: policyDigest(this.#policy),
+      },
+    );
+  }
+
   async #auditKeyCreated(dek: CachedDek): Promise<void> {
     const ctx = { tenant: dek.tenant, principal: this.#service, purpose: 'key-management' };
     await this.#record('key.create', dek.className, ctx, null, dek, null, { result: 'ok' });
@@ -548,6 +571,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     dek: CachedDek | null,
     decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null,
     outcome: AuditOutcome,
+    detail?: AuditEvent['detail'],
   ): Promise<void> {
     const event: AuditEvent = {
       v: 1,
@@ -564,6 +588,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       dek: dek?.id ?? null,
       decision: decision === null ? null : { effect: decision.effect, rule: decision.rule },
       outcome,
+      ...(detail === undefined ? {} : { detail }),
     };
     try {
       await this.#audit.write(event);
@@ -573,6 +598,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       });
     }
   }
+}
+
+function policyDigest(policy: Policy): string {
+  const document = canonicalJson({
+    classes: [...policy.classes.values()],
+    exceptions: [...policy.exceptions],
+  });
+  return `sha256:${createHash('sha256').update(document).digest('hex')}`;
 }
 
 function scopeTags(names: TenantNames, dataClass: DataClass, ctx: AccessContext): string[] {

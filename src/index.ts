@@ -1,7 +1,28 @@
 export type { AuditAction, AuditEvent, AuditOutcome, AuditStream } from './audit/audit-event.js';
+export {
+  type AuditKeys,
+  auditKeysFrom,
+  MAC_EPOCH_MS,
+  type OpenAuditKeysOptions,
+  openAuditKeys,
+} from './audit/audit-keys.js';
 export type { AuditSink } from './audit/audit-sink.js';
-export { JsonlFileSink, type JsonlFileSinkOptions } from './audit/jsonl-file-sink.js';
+export { AuditTrail, type AuditTrailEvents, type AuditTrailOptions } from './audit/audit-trail.js';
 export { MemoryAuditSink } from './audit/memory-sink.js';
+export { readAuditLog } from './audit/read-log.js';
+export type { AuditRecord, Checkpoint } from './audit/record.js';
+export { FileSink, type FileSinkOptions } from './audit/sinks/file-sink.js';
+export { HttpForwarder, type HttpForwarderOptions } from './audit/sinks/http-forwarder.js';
+export type { RecordSink } from './audit/sinks/record-sink.js';
+export { StdoutSink } from './audit/sinks/stdout-sink.js';
+export {
+  type AuditLogFile,
+  type Finding,
+  type FindingKind,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyAuditLog,
+} from './audit/verify.js';
 export {
   type AccessContext,
   type EntryRef,
@@ -28,7 +49,7 @@ export type {
   KeyProvider,
   WrappedDataKey,
 } from './keys/key-provider.js';
-export { LocalKeyring, type LocalKeyringOptions } from './keys/providers/local-keyring.js';
+export { LocalKeyring, type LocalKeyringOptions, phicacheHome } from './keys/providers/local-keyring.js';
 export {
   type DataClass,
   defaultPolicyPath,

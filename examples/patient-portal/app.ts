@@ -3,7 +3,8 @@ import { type AccessContext, isPhiCacheError, type PhiCache, PolicyDeniedError }
 
 /**
  * The patient portal's HTTP contract, kept stable:
- *   PUT    /tenants/:tenant/patients/:id/summary              cache a lab summary (201), header x-user
+ *   PUT    /tenants/:tenant/patients/:id/summary              cache a lab summary (201), header x-user;
+ *                                                              ?ttlSeconds=N asks for a TTL (403 over the cap)
  *   GET    /tenants/:tenant/patients/:id/summary              the cached summary (200) or 404, header x-user
  *   POST   /tenants/:tenant/patients/:id/events/lab-corrected purge that patient's cached views (204)
  *   DELETE /sessions/:user                                    purge that user's scope (204)
@@ -19,7 +20,8 @@ export function createPortalServer(cache: PhiCache): Server {
   const tenants = new Set<string>();
 
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = new URL(request.url ?? '/', 'http://portal').pathname;
+    const url = new URL(request.url ?? '/', 'http://portal');
+    const path = url.pathname;
     const user = header(request, 'x-user');
     const summaryPath = SUMMARY.exec(path);
     const labCorrected = LAB_CORRECTED.exec(path);
@@ -34,7 +36,12 @@ export function createPortalServer(cache: PhiCache): Server {
       const ctx: AccessContext = { tenant, user, principal: user, purpose: 'treatment' };
       if (request.method === 'PUT') {
         const body = await readJson(request);
-        const receipt = await cache.set(ref, body, ctx, { tags: { patient: patientId } });
+        const ttlSeconds = url.searchParams.get('ttlSeconds');
+        const ttlMs = ttlSeconds === null ? undefined : Number(ttlSeconds) * 1000;
+        if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs > 0))
+          throw new BadRequest('bad ttlSeconds');
+        const options = { tags: { patient: patientId }, ...(ttlMs === undefined ? {} : { ttlMs }) };
+        const receipt = await cache.set(ref, body, ctx, options);
         return reply(response, 201, { stored: receipt.stored, ttlMs: receipt.ttlMs, key: receipt.key });
       }
       const summary = await cache.get(ref, ctx);

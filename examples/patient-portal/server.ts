@@ -1,14 +1,19 @@
 import type { AddressInfo } from 'node:net';
-import { JsonlFileSink, LocalKeyring, loadDefaultPolicy, PhiCache } from 'phicache';
+import { AuditTrail, FileSink, LocalKeyring, loadDefaultPolicy, openAuditKeys, PhiCache } from 'phicache';
 import { createPortalServer } from './app.js';
 
-// The embedded defaults: the shipped policy, the in-process store, the development keyring and a JSONL audit log,
-// all under PHICACHE_HOME (./.phicache unless set). No Redis, no cloud account.
+// The embedded defaults: the shipped policy, the in-process store, the development keyrings (one KEK for the cache,
+// another for audit keys) and a tamper-evident audit trail, all under PHICACHE_HOME (./.phicache unless set).
+// No Redis, no cloud account.
+const audit = new AuditTrail({
+  keys: await openAuditKeys({ provider: await LocalKeyring.open({ domain: 'audit' }) }),
+  sinks: [new FileSink()],
+});
 const cache = await PhiCache.create({
   service: 'patient-portal',
   policy: await loadDefaultPolicy(),
   keys: await LocalKeyring.open(),
-  audit: new JsonlFileSink(),
+  audit,
 });
 
 const server = createPortalServer(cache);

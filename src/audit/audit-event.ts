@@ -13,7 +13,13 @@ export type AuditAction =
   | 'purge.scope'
   | 'purge.tenant'
   | 'key.create'
-  | 'key.unwrap';
+  | 'key.rotate'
+  | 'key.rewrap'
+  | 'key.retire'
+  | 'snapshot.create'
+  | 'snapshot.restore'
+  | 'policy.load'
+  | 'audit.open';
 
 export type AuditOutcome =
   | {
@@ -41,11 +47,11 @@ export interface AuditEvent {
   readonly dek: string | null;
   readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
   readonly outcome: AuditOutcome;
+  /** Ids and counts that explain an admin action (a policy digest, a sink list); never a value. */
+  readonly detail?: Readonly<Record<string, string | number>>;
 }
 
 /** Admin actions go to their own stream, so access volume never buries a key or purge event. */
 export function streamOf(action: AuditAction): AuditStream {
-  return action === 'get' || action === 'set' || action === 'delete' || action === 'key.unwrap'
-    ? 'access'
-    : 'admin';
+  return action === 'get' || action === 'set' || action === 'delete' ? 'access' : 'admin';
 }

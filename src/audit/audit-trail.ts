@@ -95,6 +95,28 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     }
     this.#timer = setInterval(() => void this.checkpoint().catch(() => undefined), this.#everyMs);
     this.#timer.unref();
+    // The configuration a chain was written under is itself an admin record (an audit configuration change).
+    const opened: AuditEvent = {
+      v: 1,
+      stream: 'admin',
+      ts: new Date(this.#clock()).toISOString(),
+      actor: { service: 'phicache', principal: null },
+      purpose: 'audit-configuration',
+      tenant: '*',
+      class: null,
+      action: 'audit.open',
+      key: null,
+      kid: this.#keys.signingKid,
+      dek: null,
+      decision: null,
+      outcome: { result: 'ok' },
+      detail: {
+        sinks: this.#sinks.map((sink) => `${sink.name}${sink.durable ? '' : '(volatile)'}`).join(','),
+        checkpointEveryRecords: this.#everyRecords,
+        checkpointEveryMs: this.#everyMs,
+      },
+    };
+    this.write(opened).catch(() => undefined);
   }
 
   write(event: AuditEvent): Promise<void> {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { readAuditLog } from '../../src/audit/read-log.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
 
 const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
@@ -42,7 +43,7 @@ describe('examples/patient-portal: the HTTP contract on the embedded defaults', 
     });
   });
   after(() => {
-    portal.child.kill('SIGTERM');
+    if (portal.child.exitCode === null) portal.child.kill('SIGKILL');
   });
 
   const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
@@ -110,19 +111,85 @@ describe('examples/patient-portal: the HTTP contract on the embedded defaults', 
     assert.equal((await call('GET', '/nowhere')).status, 404);
   });
 
-  test('the audit log under PHICACHE_HOME records every operation and holds no patient data', async () => {
+  test('a TTL over the class cap is refused (403) with the rule id', async () => {
+    const path = `/tenants/st-marys/patients/${fakePatients[5]!.mrn}/summary?ttlSeconds=3600`;
+    const response = await call('PUT', path, { 'x-user': 'dr.ada' }, { note: fakePatients[5]!.note });
+    assert.equal(response.status, 403);
+    const body = (await response.json()) as { error: { code: string; rule: string } };
+    assert.deepEqual([body.error.code, body.error.rule], ['ERR_POLICY_TTL_EXCEEDED', 'PHI-TTL-01']);
+  });
+
+  test('after shutdown the audit log verifies with the public key alone, and holds no patient data', async () => {
+    portal.child.kill('SIGTERM');
+    assert.equal(await new Promise((resolve) => portal.child.once('exit', resolve)), 0);
     const dir = join(home, 'audit');
-    const files = await readdir(dir);
-    assert.deepEqual(files.sort(), ['access.jsonl', 'admin.jsonl']);
-    const text = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).join('');
+    const verify = await runBin(
+      ['audit', 'verify', dir, '--pubkey', join(home, 'audit-signing.pub'), '--json'],
+      home,
+    );
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const report = JSON.parse(verify.stdout) as { records: number; vouched: number; findings: unknown[] };
+    assert.deepEqual(report.findings, []);
+    assert.equal(report.vouched, report.records);
+
+    const files = await readAuditLog(dir);
+    const text = files.map((f) => ('text' in f ? f.text : '')).join('');
     const events = text
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as { action: string });
-    const actions = new Set(events.map((e) => e.action));
-    for (const action of ['set', 'get', 'purge.tag', 'purge.scope', 'key.create'])
-      assert.ok(actions.has(action), action);
+      .map((line) => JSON.parse(line) as { action?: string; type?: string; outcome?: { result: string } });
+    const seen = new Set(events.map((e) => `${e.action}:${e.outcome?.result}`));
+    for (const kind of [
+      'set:ok',
+      'get:hit',
+      'get:miss',
+      'set:denied',
+      'purge.tag:ok',
+      'purge.scope:ok',
+      'key.create:ok',
+    ]) {
+      assert.ok(seen.has(kind), `the session left a ${kind} record`);
+    }
     assert.deepEqual(findLeaks(text), []);
     assert.equal(stderr, '');
+
+    // An auditor finds one patient's records by the key hash, without the log holding the id.
+    const hash = await runBin(
+      [
+        'audit',
+        'hash',
+        '--tenant',
+        'st-marys',
+        '--class',
+        'encrypted-phi',
+        '--resource',
+        'lab-summary',
+        '--id',
+        fakePatients[0]!.mrn,
+      ],
+      home,
+    );
+    assert.equal(hash.code, 0, hash.stderr);
+    const key = hash.stdout.trim();
+    assert.match(key, /^hmac-sha256:[A-Za-z0-9_-]{43}$/);
+    const hers = events.filter((e) => (e as { key?: string }).key === key);
+    assert.ok(hers.length >= 3, `found ${hers.length} records of the patient`);
   });
 });
+
+function runBin(
+  args: string[],
+  home: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const bin = new URL('../../src/cli/main.js', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, PHICACHE_HOME: home } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}

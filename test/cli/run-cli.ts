@@ -10,9 +10,10 @@ export interface CliRun {
   stderr: string;
 }
 
-export function runCli(args: readonly string[]): Promise<CliRun> {
+export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [mainPath, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+    const options = { timeout: 20_000, env: { ...process.env, ...env } };
+    execFile(process.execPath, [mainPath, ...args], options, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') {
         reject(error);
         return;

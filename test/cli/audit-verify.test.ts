@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { keys, streamRoot, writeLog } from '../audit/trail-fixture.js';
+import { runCli } from './run-cli.js';
+
+describe('phicache audit verify', () => {
+  let dir: string;
+  let chain: string;
+  let pubkey: string;
+  before(async () => {
+    ({ dir, chain } = await writeLog(600));
+    pubkey = join(dir, 'audit-signing.pub');
+    await writeFile(pubkey, keys.publicKey.export({ format: 'pem', type: 'spki' }));
+  });
+
+  test('an intact log: exit 0, a summary, and JSON with zero findings', async () => {
+    const text = await runCli(['audit', 'verify', dir, '--pubkey', pubkey]);
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(text.stdout, /intact; 1 chains, 601 records \(601 vouched for\)/);
+    const json = await runCli(['audit', 'verify', dir, '--pubkey', pubkey, '--json']);
+    const report = JSON.parse(json.stdout) as { ok: boolean; findings: unknown[]; records: number };
+    // 600 events and the trail's own audit.open record.
+    assert.deepEqual([report.ok, report.findings.length, report.records], [true, 0, 601]);
+  });
+
+  test('with the stream root in an environment variable, MACs are checked too; a wrong root fails', async () => {
+    const good = await runCli(['audit', 'verify', dir, '--pubkey', pubkey, '--stream-key-env', 'ROOT'], {
+      ROOT: streamRoot.toString('base64'),
+    });
+    assert.equal(good.exitCode, 0, good.stdout);
+    const bad = await runCli(
+      ['audit', 'verify', dir, '--pubkey', pubkey, '--stream-key-env', 'ROOT', '--json'],
+      {
+        ROOT: Buffer.alloc(32, 9).toString('base64'),
+      },
+    );
+    assert.equal(bad.exitCode, 1);
+    assert.ok(
+      (JSON.parse(bad.stdout) as { findings: { kind: string }[] }).findings.some((f) => f.kind === 'mac-bad'),
+    );
+  });
+
+  test('a modified line: exit 1, and the finding names the file, line and reason', async () => {
+    const file = join(dir, chain, 'access-000001.jsonl');
+    const original = await readFile(file, 'utf8');
+    await writeFile(file, original.replace('"result":"hit"', '"result":"miss"'));
+    try {
+      const run = await runCli(['audit', 'verify', dir, '--pubkey', pubkey, '--json']);
+      assert.equal(run.exitCode, 1);
+      const findings = (
+        JSON.parse(run.stdout) as { findings: { kind: string; file: string; line: number }[] }
+      ).findings;
+      assert.equal(findings[0]?.kind, 'modified');
+      assert.equal(findings[0]?.file, `${chain}/access-000001.jsonl`);
+      assert.ok((findings[0]?.line ?? 0) >= 1);
+    } finally {
+      await writeFile(file, original);
+    }
+  });
+
+  test('could not run: exit 2 for a missing --pubkey, a bad key file or a missing directory', async () => {
+    assert.equal((await runCli(['audit', 'verify', dir])).exitCode, 2);
+    assert.equal((await runCli(['audit', 'verify', dir, '--pubkey', join(dir, 'nope.pub')])).exitCode, 2);
+    const missing = await runCli(['audit', 'verify', join(dir, 'nowhere'), '--pubkey', pubkey, '--json']);
+    assert.equal(missing.exitCode, 2);
+    assert.equal(
+      (JSON.parse(missing.stdout) as { error: { code: string } }).error.code,
+      'ERR_AUDIT_UNAVAILABLE',
+    );
+  });
+});

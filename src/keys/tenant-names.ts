@@ -2,8 +2,9 @@ import { deriveTenantNameKey, hmacName } from '../crypto/key-name.js';
 
 /**
  * Every name phicache writes to a store, derived with the tenant's name key. A caller's string never reaches a
- * store raw, so it can neither leak there nor steer a Redis hash slot with braces. The prefixes only say what kind
- * of record a name is; they carry nothing about the tenant or the entry.
+ * store raw, so it can neither leak there nor steer a Redis hash slot with braces. Besides the HMAC, a name says
+ * only what kind of record it is and, for entries and data keys, the data class (a policy name such as
+ * `encrypted-phi`, never caller data), so that `phicache ttl-audit` can hold each key to its class's cap.
  */
 export class TenantNames {
   readonly #key: Buffer;
@@ -15,7 +16,7 @@ export class TenantNames {
 
   /** The store key of an entry: its class, reference and the scope parts the class requires. */
   entry(className: string, resource: string, id: string, user: string, session: string): string {
-    return `phc:e:${hmacName(this.#key, ['entry', className, resource, id, user, session])}`;
+    return `phc:e:${className}:${hmacName(this.#key, ['entry', className, resource, id, user, session])}`;
   }
 
   /** The reference hash auditors search for; it does not depend on scope, so one patient's records line up. */
@@ -42,11 +43,11 @@ export class TenantNames {
   }
 
   dekRecord(className: string, dekId: string): string {
-    return `phc:k:${hmacName(this.#key, ['dek', className, dekId])}`;
+    return `phc:k:${className}:${hmacName(this.#key, ['dek', className, dekId])}`;
   }
 
   dekPointer(className: string, epoch: number): string {
-    return `phc:p:${hmacName(this.#key, ['dek-current', className, epoch])}`;
+    return `phc:p:${className}:${hmacName(this.#key, ['dek-current', className, epoch])}`;
   }
 
   #memoized(slot: string, make: () => string): string {

@@ -145,13 +145,19 @@ describe('AuditTrail', () => {
     const errors: string[] = [];
     trail.on('sink-error', (failure) => errors.push(failure.sink));
     await Promise.all(Array.from({ length: 20 }, (_, i) => trail.write(event('access', Date.now() + i))));
+    // The file sink answers first; wait until the collector has the batch too before it starts failing.
+    const accessReceived = () =>
+      received.filter((l) => JSON.parse(l).stream === 'access' && JSON.parse(l).seq).length;
+    for (let waited = 0; accessReceived() < 20 && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     status = 503;
     await trail.write(event('admin', Date.now()));
     await new Promise((resolve) => setTimeout(resolve, 50));
     status = 200;
     await trail.close();
     collector.close();
-    assert.ok(received.filter((l) => JSON.parse(l).stream === 'access' && JSON.parse(l).seq).length >= 20);
+    assert.ok(accessReceived() >= 20);
     assert.ok(
       received.some((l) => JSON.parse(l).type === 'checkpoint'),
       'the collector witnesses checkpoints',

@@ -50,6 +50,7 @@ export type {
   WrappedDataKey,
 } from './keys/key-provider.js';
 export { LocalKeyring, type LocalKeyringOptions, phicacheHome } from './keys/providers/local-keyring.js';
+export { type TtlAuditOptions, type TtlAuditReport, type TtlFinding, ttlAudit } from './ops/ttl-audit.js';
 export {
   type DataClass,
   defaultPolicyPath,
@@ -66,3 +67,4 @@ export {
 } from './policy/index.js';
 export type { CacheStore, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
+export * from './store/redis/index.js';

@@ -2,8 +2,14 @@ import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { policyLintCommand } from './policy-lint.js';
+import { ttlAuditCommand } from './ttl-audit.js';
 
 export type { Command, CommandOptions, CommandResult, CommandValues } from './command.js';
 
 /** Every command the CLI offers; a new command is one line here. */
-export const commands: readonly Command[] = [policyLintCommand, auditVerifyCommand, auditHashCommand];
+export const commands: readonly Command[] = [
+  policyLintCommand,
+  auditVerifyCommand,
+  auditHashCommand,
+  ttlAuditCommand,
+];

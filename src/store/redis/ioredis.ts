@@ -1,0 +1,180 @@
+/**
+ * RedisCommands over ioredis (v5 or v6: in maintenance, but widely deployed). `ioredis` is an optional peer
+ * dependency: it is imported here only, and only when this function is called.
+ */
+import { PhiCacheError } from '../../errors.js';
+import {
+  checkConnectionOptions,
+  type RedisArg,
+  type RedisCommands,
+  type RedisConnectionOptions,
+  RedisReplyError,
+  type RedisTlsOptions,
+} from './commands.js';
+import { closeWithin, connectWithin, ignore } from './lifecycle.js';
+
+type Ioredis = Pick<typeof import('ioredis'), 'Redis' | 'Cluster'>;
+
+/**
+ * The parts of an ioredis `Redis` (standalone or Sentinel-backed) this binding uses. Named methods, not
+ * `call`/`callBuffer`: with `enableAutoPipelining` ioredis drops the command name of a `call` (seen in 6.0.0).
+ */
+export interface IoredisClientLike {
+  getBuffer(key: RedisArg): Promise<Buffer | null>;
+  set(key: RedisArg, value: Buffer, px: 'PX', ttlMs: number): Promise<unknown>;
+  set(key: RedisArg, value: Buffer, px: 'PX', ttlMs: number, nx: 'NX'): Promise<unknown>;
+  del(...keys: RedisArg[]): Promise<number>;
+  pttl(key: RedisArg): Promise<number>;
+  evalsha(sha1: string, numKeys: number, ...keysAndArgs: RedisArg[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: RedisArg[]): Promise<unknown>;
+  zrangeBuffer(key: RedisArg, start: string, stop: string): Promise<Buffer[]>;
+  zrem(key: RedisArg, ...members: RedisArg[]): Promise<number>;
+  scanBuffer(
+    cursor: string,
+    match: 'MATCH',
+    pattern: string,
+    count: 'COUNT',
+    n: number,
+  ): Promise<[Buffer, Buffer[]]>;
+}
+
+/** The parts of an ioredis `Cluster` this binding uses. */
+export interface IoredisClusterLike extends IoredisClientLike {
+  nodes(role: 'master'): IoredisClientLike[];
+}
+
+/**
+ * A client you already have (left open by `close()`; create it with `enableOfflineQueue: false`, or a call
+ * during an outage waits in its queue until RedisStore's deadline; leave `commandTimeout` unset, RedisStore
+ * keeps the deadlines), or connection options (the binding creates, connects and later closes the client).
+ * A Sentinel-backed ioredis client is a `client`.
+ */
+export type IoredisSource =
+  | { readonly client: IoredisClientLike }
+  | { readonly cluster: IoredisClusterLike }
+  | RedisConnectionOptions;
+
+export async function ioredisCommands(source: IoredisSource): Promise<RedisCommands> {
+  const keep = async () => undefined;
+  if ('client' in source) return overClient(source.client, keep);
+  if ('cluster' in source && isCluster(source.cluster)) return overCluster(source.cluster, keep);
+  // Only a client this binding creates needs the library itself.
+  return connect(await import('ioredis'), source as RedisConnectionOptions);
+}
+
+async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promise<RedisCommands> {
+  const { connectTimeoutMs } = checkConnectionOptions(options);
+  const common = {
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(options.tls === undefined ? {} : { tls: tlsOptions(options.tls) }),
+    connectTimeout: connectTimeoutMs,
+    // An in-flight command fails when its connection drops instead of being replayed after a reconnect.
+    maxRetriesPerRequest: 0,
+    lazyConnect: true,
+  };
+  if (options.cluster !== undefined) {
+    const cluster = new ioredis.Cluster(
+      options.cluster.seeds.map(({ host, port }) => ({ host, port })),
+      { redisOptions: common, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true },
+    );
+    cluster.on('error', ignore);
+    await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.disconnect(), 'ioredis');
+    return overCluster(cluster as unknown as IoredisClusterLike, () =>
+      closeWithin(
+        () => cluster.quit(),
+        () => cluster.disconnect(),
+      ),
+    );
+  }
+  const client =
+    options.url !== undefined
+      ? new ioredis.Redis(options.url, { ...common, enableOfflineQueue: false, enableAutoPipelining: true })
+      : new ioredis.Redis({
+          ...common,
+          sentinels: options.sentinel!.sentinels.map(({ host, port }) => ({ host, port })),
+          name: options.sentinel!.name,
+          enableOfflineQueue: false,
+          enableAutoPipelining: true,
+        });
+  client.on('error', ignore);
+  await connectWithin(client.connect(), connectTimeoutMs, () => client.disconnect(), 'ioredis');
+  return overClient(client as unknown as IoredisClientLike, () =>
+    closeWithin(
+      () => client.quit(),
+      () => client.disconnect(),
+    ),
+  );
+}
+
+function overClient(client: IoredisClientLike, close: () => Promise<void>): RedisCommands {
+  return over(client, { scan: true, close });
+}
+
+function overCluster(cluster: IoredisClusterLike, close: () => Promise<void>): RedisCommands {
+  // The master list changes when the Cluster reshards, so it is read anew on each call.
+  const masters = () =>
+    cluster.nodes('master').map((node) => over(node, { scan: true, close: async () => undefined }));
+  return over(cluster, { scan: false, masters, close });
+}
+
+/** ioredis routes each command by its own key positions, so a Cluster takes the same calls as a client. */
+function over(
+  client: IoredisClientLike,
+  options: {
+    readonly scan: boolean;
+    readonly masters?: () => readonly RedisCommands[];
+    readonly close: () => Promise<void>;
+  },
+): RedisCommands {
+  const failed = (error: unknown) => fail(error);
+  const commands: RedisCommands = {
+    get: (key) => client.getBuffer(key).catch(failed),
+    set: (key, value, ttlMs, onlyIfAbsent) =>
+      (onlyIfAbsent ? client.set(key, value, 'PX', ttlMs, 'NX') : client.set(key, value, 'PX', ttlMs)).then(
+        (reply) => reply !== null,
+        failed,
+      ),
+    del: (keys) => client.del(...keys).catch(failed),
+    pttl: (key) => client.pttl(key).catch(failed),
+    evalsha: (sha1, keys, args) => client.evalsha(sha1, keys.length, ...keys, ...args).catch(failed),
+    eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args).catch(failed),
+    zrange: (key, start, stop) => client.zrangeBuffer(key, String(start), String(stop)).catch(failed),
+    zrem: (key, members) => client.zrem(key, ...members).catch(failed),
+    scan: async (cursor, match, count) => {
+      if (!options.scan) throw new TypeError('SCAN each of masters(), not the Cluster as a whole');
+      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', match, 'COUNT', count).catch(failed);
+      return { cursor: next.toString(), keys };
+    },
+    masters: () => (options.masters === undefined ? [commands] : options.masters()),
+    close: options.close,
+  };
+  return commands;
+}
+
+/**
+ * ioredis reports a server's error reply as a ReplyError (from redis-errors in v5, its own in v6); everything
+ * else means the server was not reached. Matched by name, since a client the caller made may come from another
+ * copy or major version of ioredis than the one this file imports.
+ */
+function fail(error: unknown): never {
+  if (error instanceof Error && error.name === 'ReplyError') {
+    throw new RedisReplyError(error.message, { cause: error });
+  }
+  throw new PhiCacheError('ERR_STORE_UNAVAILABLE', 'redis (ioredis) did not take the command', {
+    cause: error,
+  });
+}
+
+function tlsOptions(tls: RedisTlsOptions): Record<string, unknown> {
+  return {
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+  };
+}
+
+function isCluster(value: unknown): value is IoredisClusterLike {
+  return typeof value === 'object' && value !== null && 'nodes' in value;
+}

@@ -1,3 +1,4 @@
+import { auditExportCommand } from './audit-export.js';
 import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
@@ -11,5 +12,6 @@ export const commands: readonly Command[] = [
   policyLintCommand,
   auditVerifyCommand,
   auditHashCommand,
+  auditExportCommand,
   ttlAuditCommand,
 ];

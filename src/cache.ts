@@ -232,7 +232,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     checkContext(ctx);
     const { decision, names, key } = this.#decideRead(ref, ctx);
     if (decision.effect === 'deny') return this.#refuse('get', ref, ctx, key, decision);
-    return (await this.#read(ref, ctx, names, key, decision)) as T | undefined;
+    const storeKey = this.#entryKey(names, decision.dataClass, ref, ctx);
+    return (await this.#read(ref, ctx, names, key, decision, storeKey)) as T | undefined;
   }
 
   /**
@@ -258,7 +259,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       return value;
     }
     const work = (async () => {
-      const cached = await this.#read(ref, ctx, names, key, decision);
+      const cached = await this.#read(ref, ctx, names, key, decision, storeKey);
       if (cached !== undefined) return cached as T;
       const value = await factory();
       await this.set(ref, value, ctx, options);
@@ -360,9 +361,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     names: TenantNames,
     key: string,
     decision: PolicyDecision & { effect: 'allow' },
+    storeKey: string,
   ): Promise<unknown> {
     const dataClass = decision.dataClass;
-    const storeKey = this.#entryKey(names, dataClass, ref, ctx);
     const miss = async (code?: PhiCacheErrorCode, dek: CachedDek | null = null) => {
       await this.#record(
         'get',

@@ -10,8 +10,8 @@ import {
   checkpointHash,
   checkpointSigningInput,
   genesisHash,
-  recordHash,
   recordMac,
+  sealRecordBody,
 } from './record.js';
 import type { RecordSink } from './sinks/record-sink.js';
 
@@ -133,16 +133,17 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       mk: macEpochOf(ts),
       prev: state.head,
     };
-    const hash = recordHash(body);
-    const record: AuditRecord = { ...body, hash, mac: recordMac(this.#keys.streamKey(body.mk), hash) };
+    const streamKey = this.#keys.streamKey(body.mk);
+    const sealed = sealRecordBody(body, (hash) => recordMac(streamKey, hash));
+    const record: AuditRecord = { ...body, hash: sealed.hash, mac: sealed.mac };
     state.seq = record.seq;
-    state.head = hash;
+    state.head = sealed.hash;
     state.lastTs = ts;
     const delivered = this.#deliver(
       record.stream,
       record.seq,
       (sink, line) => sink.append(record, line),
-      record,
+      sealed.line,
     );
     state.lastDelivery = delivered.catch(() => undefined);
     state.sinceCheckpoint += 1;
@@ -192,7 +193,12 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
         sig: sign(null, checkpointSigningInput(unsigned), this.#keys.signingKey).toString('base64'),
       };
       state.checkpointHash = checkpointHash(checkpoint);
-      await this.#deliver(stream, seq, (sink, line) => sink.appendCheckpoint(checkpoint, line), checkpoint);
+      await this.#deliver(
+        stream,
+        seq,
+        (sink, line) => sink.appendCheckpoint(checkpoint, line),
+        JSON.stringify(checkpoint),
+      );
     });
     state.checkpointing = run.catch(() => undefined);
     return run;
@@ -203,9 +209,8 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     stream: AuditStream,
     seq: number,
     append: (sink: RecordSink, line: string) => Promise<void>,
-    value: AuditRecord | Checkpoint,
+    line: string,
   ): Promise<void> {
-    const line = JSON.stringify(value);
     return new Promise((resolve, reject) => {
       let durableLeft = this.#sinks.filter((sink) => sink.durable).length;
       const causes: unknown[] = [];

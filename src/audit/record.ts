@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { canonicalJson } from './canonical-json.js';
+import { canonicalRecordBody } from './canonical-record.js';
 
 /**
  * A chained audit record: the event plus its place in one instance's stream. `hash` covers every other field
@@ -49,7 +50,18 @@ export function genesisHash(chain: string, stream: AuditStream, what: 'records' 
 /** The hash of a record: SHA-256 of the canonical JSON of everything but `hash` and `mac`. */
 export function recordHash(record: Omit<AuditRecord, 'hash' | 'mac'> | AuditRecord): string {
   const { hash: _hash, mac: _mac, ...body } = record as AuditRecord;
-  return sha256Hex(canonicalJson(body));
+  return sha256Hex(canonicalRecordBody(body));
+}
+
+/**
+ * A record body sealed: its hash, and the JSON line to write, made from the canonical text itself (the body
+ * without its closing brace, then `hash` and `mac`), so the trail serializes each record once.
+ */
+export function sealRecordBody(body: Omit<AuditRecord, 'hash' | 'mac'>, mac: (hash: string) => string) {
+  const canonical = canonicalRecordBody(body);
+  const hash = sha256Hex(canonical);
+  const tag = mac(hash);
+  return { hash, mac: tag, line: `${canonical.slice(0, -1)},"hash":"${hash}","mac":"${tag}"}` };
 }
 
 export function recordMac(streamKey: Buffer, hash: string): string {

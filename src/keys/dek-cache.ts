@@ -137,10 +137,11 @@ export class DekCache {
   }
 }
 
+/** Length-prefixed, so no two (tenant, class, id) triples share a slot whatever the tenant string holds. */
 function idSlot(tenant: string, className: string, id: string): string {
-  return JSON.stringify([tenant, className, id]);
+  return `${tenant.length}:${tenant}|${className}|${id}`;
 }
 
 function currentSlot(tenant: string, className: string, epoch: number): string {
-  return JSON.stringify([tenant, className, epoch]);
+  return `${tenant.length}:${tenant}|${className}|#${epoch}`;
 }

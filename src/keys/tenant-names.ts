@@ -8,6 +8,7 @@ import { deriveTenantNameKey, hmacName } from '../crypto/key-name.js';
  */
 export class TenantNames {
   readonly #key: Buffer;
+  /** Names already computed: an HMAC costs ~3 µs and hot entries are named on every read. Bounded, in-process. */
   readonly #memo = new Map<string, string>();
 
   constructor(nameKey: Buffer) {
@@ -16,12 +17,16 @@ export class TenantNames {
 
   /** The store key of an entry: its class, reference and the scope parts the class requires. */
   entry(className: string, resource: string, id: string, user: string, session: string): string {
-    return `phc:e:${className}:${hmacName(this.#key, ['entry', className, resource, id, user, session])}`;
+    return this.#memoized(slot('e', className, resource, id, user, session), () => {
+      return `phc:e:${className}:${hmacName(this.#key, ['entry', className, resource, id, user, session])}`;
+    });
   }
 
   /** The reference hash auditors search for; it does not depend on scope, so one patient's records line up. */
   reference(className: string, resource: string, id: string): string {
-    return `hmac-sha256:${hmacName(this.#key, ['reference', className, resource, id])}`;
+    return this.#memoized(slot('r', className, resource, id), () => {
+      return `hmac-sha256:${hmacName(this.#key, ['reference', className, resource, id])}`;
+    });
   }
 
   tag(kind: string, value: string): string {
@@ -50,13 +55,23 @@ export class TenantNames {
     return `phc:p:${className}:${hmacName(this.#key, ['dek-current', className, epoch])}`;
   }
 
-  #memoized(slot: string, make: () => string): string {
-    const known = this.#memo.get(slot);
+  #memoized(at: string, make: () => string): string {
+    const known = this.#memo.get(at);
     if (known !== undefined) return known;
     const name = make();
-    this.#memo.set(slot, name);
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+    this.#memo.set(at, name);
     return name;
   }
+}
+
+const MEMO_LIMIT = 8192;
+
+/** A memo slot: length-prefixed parts, so no two different part lists share one. */
+function slot(kind: string, ...parts: string[]): string {
+  let out = kind;
+  for (const part of parts) out += `${part.length}:${part}`;
+  return out;
 }
 
 /** Name keys per tenant, derived once from the name secret and kept (bounded) because HKDF costs ~10 µs. */

@@ -1,23 +1,23 @@
-interface Slot<T> {
+interface Slot {
   readonly at: number;
   readonly key: string;
-  readonly item: T;
 }
 
 /**
- * A binary min-heap of expiry times. Overwritten and deleted entries are not removed from it; the sweep skips
- * them when they surface, which keeps writes O(log n) and is bounded because every slot expires.
+ * A binary min-heap of expiry times by key. Overwritten and deleted entries are not removed from it; the sweep
+ * skips slots whose time no longer matches the entry, which keeps writes O(log n). A slot holds only the key, so
+ * the heap's memory is bounded by writes per TTL, never by the values.
  */
-export class ExpiryHeap<T> {
-  #slots: Slot<T>[] = [];
+export class ExpiryHeap {
+  #slots: Slot[] = [];
 
   get size(): number {
     return this.#slots.length;
   }
 
-  push(at: number, key: string, item: T): void {
+  push(at: number, key: string): void {
     const slots = this.#slots;
-    slots.push({ at, key, item });
+    slots.push({ at, key });
     let i = slots.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -28,8 +28,8 @@ export class ExpiryHeap<T> {
   }
 
   /** Removes and returns every slot whose time is at or before `now`. */
-  popExpired(now: number): Slot<T>[] {
-    const out: Slot<T>[] = [];
+  popExpired(now: number): Slot[] {
+    const out: Slot[] = [];
     while (this.#slots.length > 0 && this.#slots[0]!.at <= now) out.push(this.#pop());
     return out;
   }
@@ -38,7 +38,7 @@ export class ExpiryHeap<T> {
     this.#slots = [];
   }
 
-  #pop(): Slot<T> {
+  #pop(): Slot {
     const slots = this.#slots;
     const top = slots[0]!;
     const last = slots.pop()!;

@@ -38,7 +38,8 @@ export class MemoryStore implements CacheStore {
   /** Map order is least recently used first. */
   readonly #entries = new Map<string, Entry>();
   readonly #tags = new Map<string, Set<string>>();
-  readonly #expiry = new ExpiryHeap<Entry>();
+  /** Expiry times by key only: the heap must not keep values alive after an overwrite or delete. */
+  readonly #expiry = new ExpiryHeap();
   readonly #sweeper: NodeJS.Timeout;
   #bytes = 0;
 
@@ -118,9 +119,10 @@ export class MemoryStore implements CacheStore {
   sweep(): number {
     const now = this.#clock();
     let freed = 0;
-    for (const { key, item } of this.#expiry.popExpired(now)) {
-      if (this.#entries.get(key) === item) {
-        this.#remove(key, item);
+    for (const { key, at } of this.#expiry.popExpired(now)) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined && entry.expiresAt <= now && entry.expiresAt === at) {
+        this.#remove(key, entry);
         freed += 1;
       }
     }
@@ -146,8 +148,11 @@ export class MemoryStore implements CacheStore {
       );
     }
     const tags = options.tags ?? [];
+    // A copy in its own memory: a slice of Node's shared pool would keep a whole 8 KiB slab alive per entry.
+    const copy = Buffer.allocUnsafeSlow(value.length);
+    value.copy(copy);
     const entry: Entry = {
-      value: Buffer.from(value),
+      value: copy,
       expiresAt: this.#clock() + options.ttlMs,
       tags,
       bytes:
@@ -162,7 +167,7 @@ export class MemoryStore implements CacheStore {
       if (keys === undefined) this.#tags.set(tag, new Set([key]));
       else keys.add(key);
     }
-    this.#expiry.push(entry.expiresAt, key, entry);
+    this.#expiry.push(entry.expiresAt, key);
     this.sweep();
     while (this.#bytes > this.#maxBytes || this.#entries.size > this.#maxEntries) {
       const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];

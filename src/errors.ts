@@ -43,6 +43,8 @@ export const errorHints = {
   ERR_STORE_UNAVAILABLE:
     'The cache store did not answer. Reads become misses and writes are dropped meanwhile.',
   ERR_AUDIT_UNAVAILABLE: 'The audit sink could not record the operation, so the operation was refused.',
+  ERR_AUDIT_EXPORT_CONFLICT:
+    'Exported files are write-once: find out why the existing file differs before removing anything, or export into a new directory.',
   ERR_CLI_USAGE: 'Run `phicache --help` for the commands and their flags.',
   ERR_INTERNAL: 'This is a bug in phicache. Report it with the command you ran.',
 } as const satisfies Record<string, string>;

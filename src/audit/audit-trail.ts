@@ -80,8 +80,10 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     this.#everyMs = bounded('checkpointEveryMs', options.checkpointEveryMs ?? 10_000, 100, 3_600_000);
     this.#clock = options.clock ?? Date.now;
     this.chain = options.chain ?? defaultChainId(this.#clock());
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(this.chain))
-      throw new TypeError('a chain id is 1-64 of [A-Za-z0-9._-]');
+    // The chain id names a directory: no leading dot, so `.` and `..` can never lead a sink out of its folder.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(this.chain)) {
+      throw new TypeError('a chain id is 1-64 of [A-Za-z0-9._-], starting with a letter or digit');
+    }
     for (const stream of STREAMS) {
       this.#streams.set(stream, {
         seq: 0,

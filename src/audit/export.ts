@@ -145,7 +145,7 @@ export async function exportAuditLog(options: ExportOptions): Promise<ExportMani
   }
   if (conflicts.length > 0) {
     throw new PhiCacheError(
-      'ERR_AUDIT_UNAVAILABLE',
+      'ERR_AUDIT_EXPORT_CONFLICT',
       `the export directory already holds other content at ${conflicts.length} path(s): ${conflicts.slice(0, 5).join('; ')}`,
       {
         hint: 'Exported files are write-once and never overwritten. Find out why they differ (an export of another audit directory, an export cut short, or tampering) before removing anything; meanwhile export into a new directory.',

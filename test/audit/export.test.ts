@@ -185,7 +185,7 @@ describe('exportAuditLog', () => {
     }
   });
 
-  test('other content already at a target is refused with ERR_AUDIT_UNAVAILABLE before anything is written', async () => {
+  test('other content already at a target is refused with ERR_AUDIT_EXPORT_CONFLICT before anything is written', async () => {
     const log = await writeLog(600, { maxFileBytes: 8 * 1024 });
     const out = await tempDir();
     const target = join(out, log.chain, 'access-000002.jsonl');
@@ -193,7 +193,7 @@ describe('exportAuditLog', () => {
     await writeFile(target, '{"not":"this"}\n');
     await assert.rejects(exportAuditLog({ dir: log.dir, out, keys }), (error: unknown) => {
       assert.ok(error instanceof PhiCacheError);
-      assert.equal(error.code, 'ERR_AUDIT_UNAVAILABLE');
+      assert.equal(error.code, 'ERR_AUDIT_EXPORT_CONFLICT');
       assert.match(error.message, /access-000002\.jsonl \(different content\)/);
       assert.match(error.hint, /write-once/);
       return true;
@@ -312,7 +312,7 @@ describe('phicache audit export', () => {
       assert.equal(conflict.exitCode, 2);
       assert.match(
         conflict.stderr,
-        /error ERR_AUDIT_UNAVAILABLE: .*access-000001\.jsonl \(different content\)/,
+        /error ERR_AUDIT_EXPORT_CONFLICT: .*access-000001\.jsonl \(different content\)/,
       );
       assert.match(conflict.stderr, /hint: Exported files are write-once/);
 

@@ -9,36 +9,17 @@ import { describe, test } from 'node:test';
 import { openAuditKeys } from '../../src/audit/audit-keys.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { readAuditLog } from '../../src/audit/read-log.js';
-import type { AuditRecord, Checkpoint } from '../../src/audit/record.js';
+import type { Checkpoint } from '../../src/audit/record.js';
 import { FileSink } from '../../src/audit/sinks/file-sink.js';
 import { HttpForwarder } from '../../src/audit/sinks/http-forwarder.js';
 import type { RecordSink } from '../../src/audit/sinks/record-sink.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { PhiCacheError } from '../../src/errors.js';
 import { LocalKeyring } from '../../src/keys/providers/local-keyring.js';
+import { SwitchableSink } from './switchable-sink.js';
 import { event, keys } from './trail-fixture.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'phicache-trail-'));
-
-/** A durable sink that fails on demand and otherwise keeps the lines. */
-class SwitchableSink implements RecordSink {
-  readonly name: string;
-  readonly durable = true;
-  readonly lines: string[] = [];
-  down = false;
-  constructor(name: string) {
-    this.name = name;
-  }
-  async append(_record: AuditRecord, line: string) {
-    if (this.down) throw new Error('disk full');
-    this.lines.push(line);
-  }
-  async appendCheckpoint(_checkpoint: Checkpoint, line: string) {
-    if (this.down) throw new Error('disk full');
-    this.lines.push(line);
-  }
-  async close() {}
-}
 
 describe('AuditTrail', () => {
   test('with every sink failing, a write is refused with ERR_AUDIT_UNAVAILABLE', async () => {

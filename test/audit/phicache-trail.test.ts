@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
-import type { AuditRecord, Checkpoint } from '../../src/audit/record.js';
-import type { RecordSink } from '../../src/audit/sinks/record-sink.js';
 import { PhiCacheError } from '../../src/errors.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
 import { clinician, makeCache } from '../helpers/make-cache.js';
+import { SwitchableSink } from './switchable-sink.js';
 import { keys } from './trail-fixture.js';
-
-class SwitchableSink implements RecordSink {
-  readonly durable = true;
-  readonly lines: string[] = [];
-  down = false;
-  constructor(readonly name: string) {}
-  async append(_record: AuditRecord, line: string) {
-    if (this.down) throw new Error('sink down');
-    this.lines.push(line);
-  }
-  async appendCheckpoint(_checkpoint: Checkpoint, line: string) {
-    if (this.down) throw new Error('sink down');
-    this.lines.push(line);
-  }
-  async close() {}
-}
 
 const ref = { class: 'encrypted-phi', resource: 'lab-summary', id: 'MRN00482913' };
 const isAuditError = (error: unknown) =>

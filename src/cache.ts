@@ -416,7 +416,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_AUTH') {
         return this.#tampered(ref, ctx, key, decision, storeKey, error, null);
       }
-      if (!(error instanceof PhiCacheError)) {
+      if (isStoreFailure(error)) {
         this.emit('store-error', { operation: 'get', className: ref.class, cause: error });
         return miss('ERR_STORE_UNAVAILABLE');
       }
@@ -493,7 +493,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       return undefined;
     };
     // Data-key errors come typed from the key path; anything else came from the store below it.
-    if (dek === null && error instanceof PhiCacheError) {
+    if (dek === null && !isStoreFailure(error)) {
       await this.#keyServiceFailed('set', ref, ctx, key, decision, error, dropped);
       return receipt;
     }
@@ -630,6 +630,11 @@ function serialize(payload: SealedPayload): Buffer {
     throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'undefined cannot be cached');
   }
   return Buffer.from(json, 'utf8');
+}
+
+/** The store failed under the key path (loading or writing a data key record): a store outage, not a key one. */
+function isStoreFailure(error: unknown): boolean {
+  return !(error instanceof PhiCacheError) || error.code === 'ERR_STORE_UNAVAILABLE';
 }
 
 function codeOf(error: unknown): PhiCacheErrorCode {

@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../../src/audit/audit-event.js';
 import type { AuditSink } from '../../src/audit/audit-sink.js';
+import { PhiCacheError } from '../../src/errors.js';
 import type { EncryptionContext, KeyProvider, WrappedDataKey } from '../../src/keys/key-provider.js';
 import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.js';
 
@@ -25,10 +26,11 @@ export function flakyKeyProvider(inner: KeyProvider, fault: Fault): KeyProvider 
   };
 }
 
-/** A real store that fails on demand (Redis is down). */
+/** A real store that fails on demand (Redis is down), with the typed error a store adapter throws. */
 export function flakyStore(inner: CacheStore, fault: Fault): CacheStore {
   const guard = async <T>(call: () => Promise<T>): Promise<T> => {
-    if (fault.down) throw outage();
+    if (fault.down)
+      throw new PhiCacheError('ERR_STORE_UNAVAILABLE', 'injected store outage', { cause: outage() });
     return call();
   };
   return {

@@ -20,5 +20,13 @@ export {
   type NodeRedisSource,
   nodeRedisCommands,
 } from './node-redis.js';
+export {
+  type ElastiCacheOptions,
+  elasticache,
+  type MemorystoreOptions,
+  memorystore,
+  readSecret,
+  type SecretSource,
+} from './presets.js';
 export { RedisStore, type RedisStoreEvents, type RedisStoreOptions } from './redis-store.js';
 export { scanKeys } from './scan.js';

@@ -30,11 +30,11 @@ export class TenantNames {
   }
 
   tag(kind: string, value: string): string {
-    return `phc:t:${hmacName(this.#key, ['tag', kind, value])}`;
+    return this.#memoized(slot('t', kind, value), () => `phc:t:${hmacName(this.#key, ['tag', kind, value])}`);
   }
 
   scope(part: 'user' | 'session', value: string): string {
-    return `phc:s:${hmacName(this.#key, ['scope', part, value])}`;
+    return this.#memoized(slot('s', part, value), () => `phc:s:${hmacName(this.#key, ['scope', part, value])}`);
   }
 
   /** Carried by every entry of the tenant. */

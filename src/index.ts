@@ -68,3 +68,4 @@ export {
 export type { CacheStore, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
 export * from './store/redis/index.js';
+export * from './tiers/index.js';

@@ -39,6 +39,19 @@ export interface RedisCommands {
   scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: Buffer[] }>;
   /** One command object per master: the object itself on a standalone or Sentinel deployment. */
   masters(): readonly RedisCommands[];
+  /**
+   * PUBLISH channel message: how many subscribers the node that took it counted (on a Cluster, Redis 7 also
+   * forwards it to every other node). Optional: a binding offers it when its client can publish.
+   */
+  publish?(channel: string, message: Buffer): Promise<number>;
+  /**
+   * SUBSCRIBE channel on a connection of its own, since a connection in subscriber mode cannot run other
+   * commands. Resolves once the server confirmed the subscription, with a function that ends it (and closes the
+   * connection). Messages arrive as Buffers. After a reconnect the binding subscribes again; messages sent while
+   * disconnected are lost, as pub/sub is at-most-once. `close()` ends the subscriptions still open. Optional: a
+   * binding offers it when its client can make that connection.
+   */
+  subscribe?(channel: string, onMessage: (message: Buffer) => void): Promise<() => Promise<void>>;
   /** Closes the client when the binding created it; a client the caller handed over is left open. */
   close(): Promise<void>;
 }

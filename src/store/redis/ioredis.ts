@@ -15,6 +15,9 @@ import { closeWithin, connectWithin, ignore } from './lifecycle.js';
 
 type Ioredis = Pick<typeof import('ioredis'), 'Redis' | 'Cluster'>;
 
+/** How long a subscriber connection duplicated from a caller's client may take to connect, as in `connect`. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
 /**
  * The parts of an ioredis `Redis` (standalone or Sentinel-backed) this binding uses. Named methods, not
  * `call`/`callBuffer`: with `enableAutoPipelining` ioredis drops the command name of a `call` (seen in 6.0.0).
@@ -36,6 +39,22 @@ export interface IoredisClientLike {
     count: 'COUNT',
     n: number,
   ): Promise<[Buffer, Buffer[]]>;
+  publish?(channel: string, message: Buffer): Promise<number>;
+  /**
+   * For `subscribe`: a new connection (a new Cluster on a Cluster) with the same options, since a subscribed
+   * connection runs no other command. Called with `{ lazyConnect: true }` (on a Cluster: `[], { lazyConnect: true }`).
+   */
+  duplicate?(): IoredisSubscriberLike;
+}
+
+/** What `subscribe` uses of a duplicate. */
+export interface IoredisSubscriberLike {
+  connect(): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'messageBuffer', listener: (channel: Buffer, message: Buffer) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): unknown;
 }
 
 /** The parts of an ioredis `Cluster` this binding uses. */
@@ -56,6 +75,7 @@ export type IoredisSource =
 
 export async function ioredisCommands(source: IoredisSource): Promise<RedisCommands> {
   const keep = async () => undefined;
+  // The connect timeout of a caller's client is unknown: its subscriber connections get the default.
   if ('client' in source) return overClient(source.client, keep);
   if ('cluster' in source && isCluster(source.cluster)) return overCluster(source.cluster, keep);
   // Only a client this binding creates needs the library itself.
@@ -80,11 +100,14 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
     );
     cluster.on('error', ignore);
     await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.disconnect(), 'ioredis');
-    return overCluster(cluster as unknown as IoredisClusterLike, () =>
-      closeWithin(
-        () => cluster.quit(),
-        () => cluster.disconnect(),
-      ),
+    return overCluster(
+      cluster as unknown as IoredisClusterLike,
+      () =>
+        closeWithin(
+          () => cluster.quit(),
+          () => cluster.disconnect(),
+        ),
+      connectTimeoutMs,
     );
   }
   const client =
@@ -99,23 +122,93 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
         });
   client.on('error', ignore);
   await connectWithin(client.connect(), connectTimeoutMs, () => client.disconnect(), 'ioredis');
-  return overClient(client as unknown as IoredisClientLike, () =>
-    closeWithin(
-      () => client.quit(),
-      () => client.disconnect(),
-    ),
+  return overClient(
+    client as unknown as IoredisClientLike,
+    () =>
+      closeWithin(
+        () => client.quit(),
+        () => client.disconnect(),
+      ),
+    connectTimeoutMs,
   );
 }
 
-function overClient(client: IoredisClientLike, close: () => Promise<void>): RedisCommands {
-  return over(client, { scan: true, close });
+function overClient(
+  client: IoredisClientLike,
+  close: () => Promise<void>,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): RedisCommands {
+  const duplicate = client.duplicate as ((options: object) => IoredisSubscriberLike) | undefined;
+  const listen = duplicate && (() => duplicate.call(client, { lazyConnect: true }));
+  return withPubSub(over(client, { scan: true, close }), client, listen, connectTimeoutMs);
 }
 
-function overCluster(cluster: IoredisClusterLike, close: () => Promise<void>): RedisCommands {
+function overCluster(
+  cluster: IoredisClusterLike,
+  close: () => Promise<void>,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): RedisCommands {
   // The master list changes when the Cluster reshards, so it is read anew on each call.
   const masters = () =>
     cluster.nodes('master').map((node) => over(node, { scan: true, close: async () => undefined }));
-  return over(cluster, { scan: false, masters, close });
+  // A duplicate Cluster keeps one subscriber connection to some node and moves it when that node goes away.
+  const duplicate = cluster.duplicate as ((nodes: [], options: object) => IoredisSubscriberLike) | undefined;
+  const listen = duplicate && (() => duplicate.call(cluster, [], { lazyConnect: true }));
+  return withPubSub(over(cluster, { scan: false, masters, close }), cluster, listen, connectTimeoutMs);
+}
+
+/**
+ * Adds PUBLISH, and SUBSCRIBE on a duplicate connection of its own, which ioredis subscribes again after a
+ * reconnect. `close()` then first ends the subscriptions still open.
+ */
+function withPubSub(
+  commands: RedisCommands,
+  client: IoredisClientLike,
+  makeSubscriber: (() => IoredisSubscriberLike) | undefined,
+  connectTimeoutMs: number,
+): RedisCommands {
+  if (typeof client.publish === 'function') {
+    const publish = client.publish;
+    commands.publish = (channel, message) => publish.call(client, channel, message).catch(fail);
+  }
+  if (makeSubscriber === undefined) return commands;
+  const open = new Set<() => Promise<void>>();
+  commands.subscribe = async (channel, onMessage) => {
+    const subscriber = makeSubscriber();
+    subscriber.on('error', ignore);
+    subscriber.on('messageBuffer', (from: Buffer, message: Buffer) => {
+      if (from.toString() !== channel) return;
+      try {
+        onMessage(message);
+      } catch {
+        // The subscriber's own fault; the connection carries on.
+      }
+    });
+    await connectWithin(subscriber.connect(), connectTimeoutMs, () => subscriber.disconnect(), 'ioredis');
+    try {
+      await subscriber.subscribe(channel);
+    } catch (error) {
+      subscriber.disconnect();
+      fail(error);
+    }
+    let stopped: Promise<void> | undefined;
+    const end = () => {
+      open.delete(end);
+      stopped ??= closeWithin(
+        () => subscriber.quit(),
+        () => subscriber.disconnect(),
+      );
+      return stopped;
+    };
+    open.add(end);
+    return end;
+  };
+  const closeClient = commands.close;
+  commands.close = async () => {
+    await Promise.all([...open].map((end) => end()));
+    await closeClient();
+  };
+  return commands;
 }
 
 /** ioredis routes each command by its own key positions, so a Cluster takes the same calls as a client. */

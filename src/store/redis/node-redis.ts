@@ -16,11 +16,33 @@ import { type Send, sendCommands } from './send.js';
 
 type NodeRedis = typeof import('redis');
 
+/** How long a subscriber connection duplicated from a caller's client may take to connect, as in `connect`. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
 /** The parts of a node-redis client this binding uses; a `RedisClientType` fits. */
 export interface NodeRedisClientLike {
   sendCommand(args: RedisArg[], options?: object): Promise<unknown>;
   withCommandOptions(options: object): NodeRedisClientLike;
+  /** For `subscribe`: a second connection with the same options, since a subscribed one runs no commands. */
+  duplicate?(): NodeRedisSubscriberLike;
 }
+
+/** What `subscribe` uses of a client's duplicate. */
+export interface NodeRedisSubscriberLike extends NodeRedisPubSubLike {
+  connect(): Promise<unknown>;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  close(): Promise<unknown>;
+  destroy(): unknown;
+}
+
+/** The pub/sub calls of a client, a Cluster (its own pub/sub connection) or a Sentinel (likewise). */
+export interface NodeRedisPubSubLike {
+  subscribe(channel: string, listener: PubSubListener, bufferMode: true): Promise<unknown>;
+  unsubscribe(channel: string, listener: PubSubListener, bufferMode: true): Promise<unknown>;
+}
+
+/** In buffer mode a message is a Buffer; the string is only there so that node-redis's own types fit. */
+type PubSubListener = (message: Buffer | string) => void;
 
 /** The parts of a node-redis `RedisClusterType` this binding uses. */
 export interface NodeRedisClusterLike {
@@ -33,12 +55,16 @@ export interface NodeRedisClusterLike {
   withCommandOptions(options: object): NodeRedisClusterLike;
   readonly masters: readonly unknown[];
   nodeClient(node: never): Promise<NodeRedisClientLike>;
+  subscribe?: NodeRedisPubSubLike['subscribe'];
+  unsubscribe?: NodeRedisPubSubLike['unsubscribe'];
 }
 
 /** The parts of a node-redis `RedisSentinelType` this binding uses. */
 export interface NodeRedisSentinelLike {
   sendCommand(isReadonly: boolean | undefined, args: RedisArg[], options?: object): Promise<unknown>;
   withCommandOptions(options: object): NodeRedisSentinelLike;
+  subscribe?: NodeRedisPubSubLike['subscribe'];
+  unsubscribe?: NodeRedisPubSubLike['unsubscribe'];
 }
 
 /**
@@ -60,12 +86,22 @@ export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisC
   const redis: NodeRedis = await import('redis');
   const commandOptions = { timeout: 0, typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
   const keep = async () => undefined;
-  if ('client' in source) return overClient(redis, source.client.withCommandOptions(commandOptions), keep);
+  if ('client' in source) {
+    const commands = overClient(redis, source.client.withCommandOptions(commandOptions), keep);
+    return withPubSub(commands, duplicateListener(redis, source.client, DEFAULT_CONNECT_TIMEOUT_MS));
+  }
   if ('cluster' in source && isClusterClient(source.cluster)) {
-    return overCluster(redis, source.cluster.withCommandOptions(commandOptions), commandOptions, keep);
+    const commands = overCluster(
+      redis,
+      source.cluster.withCommandOptions(commandOptions),
+      commandOptions,
+      keep,
+    );
+    return withPubSub(commands, ownListener(redis, source.cluster));
   }
   if ('sentinel' in source && isSentinelClient(source.sentinel)) {
-    return overSentinel(redis, source.sentinel.withCommandOptions(commandOptions), keep);
+    const commands = overSentinel(redis, source.sentinel.withCommandOptions(commandOptions), keep);
+    return withPubSub(commands, ownListener(redis, source.sentinel));
   }
   return connect(redis, source as RedisConnectionOptions, commandOptions);
 }
@@ -93,11 +129,15 @@ async function connect(
     });
     client.on('error', ignore);
     await connectWithin(client.connect(), connectTimeoutMs, () => client.destroy(), 'node-redis');
-    return overClient(redis, client as unknown as NodeRedisClientLike, () =>
+    const commands = overClient(redis, client as unknown as NodeRedisClientLike, () =>
       closeWithin(
         () => client.close(),
         () => client.destroy(),
       ),
+    );
+    return withPubSub(
+      commands,
+      duplicateListener(redis, client as unknown as NodeRedisClientLike, connectTimeoutMs),
     );
   }
   if (options.cluster !== undefined) {
@@ -108,12 +148,13 @@ async function connect(
     });
     cluster.on('error', ignore);
     await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.destroy(), 'node-redis');
-    return overCluster(redis, cluster as unknown as NodeRedisClusterLike, commandOptions, () =>
+    const commands = overCluster(redis, cluster as unknown as NodeRedisClusterLike, commandOptions, () =>
       closeWithin(
         () => cluster.close(),
         () => cluster.destroy(),
       ),
     );
+    return withPubSub(commands, ownListener(redis, cluster as unknown as NodeRedisClusterLike));
   }
   const sentinel = options.sentinel!;
   const sentinelClient = redis.createSentinel({
@@ -130,12 +171,13 @@ async function connect(
     () => sentinelClient.destroy(),
     'node-redis',
   );
-  return overSentinel(redis, sentinelClient as unknown as NodeRedisSentinelLike, () =>
+  const commands = overSentinel(redis, sentinelClient as unknown as NodeRedisSentinelLike, () =>
     closeWithin(
       () => sentinelClient.close(),
       () => sentinelClient.destroy(),
     ),
   );
+  return withPubSub(commands, ownListener(redis, sentinelClient as unknown as NodeRedisSentinelLike));
 }
 
 function overClient(
@@ -144,7 +186,7 @@ function overClient(
   close: () => Promise<void>,
 ): RedisCommands {
   const send: Send = (_firstKey, args) => client.sendCommand(args).catch((error) => fail(redis, error));
-  return sendCommands(send, { scan: true, close });
+  return withPublish(sendCommands(send, { scan: true, close }), send);
 }
 
 function overSentinel(
@@ -154,7 +196,7 @@ function overSentinel(
 ): RedisCommands {
   const send: Send = (_firstKey, args) =>
     sentinel.sendCommand(false, args).catch((error) => fail(redis, error));
-  return sendCommands(send, { scan: true, close });
+  return withPublish(sendCommands(send, { scan: true, close }), send);
 }
 
 function overCluster(
@@ -179,7 +221,90 @@ function overCluster(
       };
       return sendCommands(sendToNode, { scan: true, close: async () => undefined });
     });
-  return sendCommands(send, { scan: false, masters, close });
+  return withPublish(sendCommands(send, { scan: false, masters, close }), send);
+}
+
+type Listen = NonNullable<RedisCommands['subscribe']>;
+
+/** PUBLISH names no key: `send` routes it to any node, and on a Cluster Redis 7 forwards it to all the others. */
+function withPublish(commands: RedisCommands, send: Send): RedisCommands {
+  commands.publish = async (channel, message) => Number(await send(undefined, ['PUBLISH', channel, message]));
+  return commands;
+}
+
+/** Adds SUBSCRIBE when the client can listen; `close()` then first ends the subscriptions still open. */
+function withPubSub(commands: RedisCommands, listen: Listen | undefined): RedisCommands {
+  if (listen === undefined) return commands;
+  const open = new Set<() => Promise<void>>();
+  commands.subscribe = async (channel, onMessage) => {
+    const stop = await listen(channel, onMessage);
+    let stopped: Promise<void> | undefined;
+    const end = () => {
+      open.delete(end);
+      stopped ??= stop();
+      return stopped;
+    };
+    open.add(end);
+    return end;
+  };
+  const closeClient = commands.close;
+  commands.close = async () => {
+    await Promise.all([...open].map((end) => end()));
+    await closeClient();
+  };
+  return commands;
+}
+
+/**
+ * SUBSCRIBE on a duplicate of a client: a connection in subscriber mode runs no other command. node-redis
+ * subscribes the duplicate again after it reconnects.
+ */
+function duplicateListener(
+  redis: NodeRedis,
+  client: NodeRedisClientLike,
+  connectTimeoutMs: number,
+): Listen | undefined {
+  if (typeof client.duplicate !== 'function') return undefined;
+  return async (channel, onMessage) => {
+    const subscriber = client.duplicate!();
+    subscriber.on('error', ignore);
+    await connectWithin(subscriber.connect(), connectTimeoutMs, () => subscriber.destroy(), 'node-redis');
+    try {
+      await subscriber.subscribe(channel, deliverTo(onMessage), true);
+    } catch (error) {
+      await subscriber.destroy();
+      fail(redis, error);
+    }
+    return () =>
+      closeWithin(
+        () => subscriber.close(),
+        () => subscriber.destroy(),
+      );
+  };
+}
+
+/** SUBSCRIBE on a Cluster or Sentinel client: each keeps a pub/sub connection of its own and renews it. */
+function ownListener(redis: NodeRedis, client: Partial<NodeRedisPubSubLike>): Listen | undefined {
+  const { subscribe, unsubscribe } = client;
+  if (typeof subscribe !== 'function' || typeof unsubscribe !== 'function') return undefined;
+  return async (channel, onMessage) => {
+    const listener = deliverTo(onMessage);
+    await subscribe.call(client, channel, listener, true).catch((error) => fail(redis, error));
+    return async () => {
+      await unsubscribe.call(client, channel, listener, true).catch(ignore);
+    };
+  };
+}
+
+/** A listener that throws must not break the client's reply parsing. */
+function deliverTo(onMessage: (message: Buffer) => void): PubSubListener {
+  return (message) => {
+    try {
+      onMessage(Buffer.isBuffer(message) ? message : Buffer.from(message));
+    } catch {
+      // The subscriber's own fault; the connection carries on.
+    }
+  };
 }
 
 /** node-redis reports a server's error reply as ErrorReply; everything else means the server was not reached. */

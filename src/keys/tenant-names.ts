@@ -34,7 +34,10 @@ export class TenantNames {
   }
 
   scope(part: 'user' | 'session', value: string): string {
-    return this.#memoized(slot('s', part, value), () => `phc:s:${hmacName(this.#key, ['scope', part, value])}`);
+    return this.#memoized(
+      slot('s', part, value),
+      () => `phc:s:${hmacName(this.#key, ['scope', part, value])}`,
+    );
   }
 
   /** Carried by every entry of the tenant. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../../errors.js';
 import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../cache-store.js';
@@ -10,6 +10,17 @@ import {
 } from './circuit-breaker.js';
 import { type RedisArg, type RedisCommands, RedisReplyError } from './commands.js';
 import { DeadlineTracker } from './deadlines.js';
+import {
+  DELETE_IF_TAGGED_SCRIPT,
+  frame,
+  INDEX_SCRIPT,
+  MAX_TAGS,
+  READ_SCRIPT,
+  RETIRE_SCRIPT,
+  scoreBytes,
+  tagFingerprint,
+  unframe,
+} from './tag-index.js';
 
 export interface RedisStoreOptions {
   /**
@@ -55,40 +66,12 @@ interface ResolvedOptions {
 }
 
 /**
- * Every stored value is framed as `0xF1 || write id (8 bytes) || envelope`. A tag index member is
- * `write id || key`, and deleteByTag deletes a key only while it still holds that write: an entry overwritten
- * since (with other tags or none) is left alone, without the store ever reading an entry's old tags.
- */
-const FRAME_MAGIC = 0xf1;
-const WRITE_ID_BYTES = 8;
-const FRAME_BYTES = 1 + WRITE_ID_BYTES;
-/**
  * Index members live this long past their entry's expiry. Their scores come from the writers' clocks (scripts do
  * not call TIME, which a least-privilege ACL user lacks), so this is also the clock skew between app instances
  * that the index tolerates before it drops a member of a live entry.
  */
 const INDEX_MARGIN_MS = 60_000;
 const PURGE_BATCH = 500;
-
-/**
- * Adds member `ARGV[1]` to the tag index shard `KEYS[1]` with its expiry (`ARGV[4]` now + `ARGV[2]` ttl) as
- * score, drops members expired more than `ARGV[3]` ago, and keeps the index alive at least as long as its newest
- * member: the add and the PEXPIRE in one atomic step, so no index ever exists without a TTL and an index holds
- * live members only. One key, so one slot.
- */
-const INDEX_SCRIPT = `local ttl = tonumber(ARGV[2])
-local margin = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - margin)
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl + margin then redis.call('PEXPIRE', KEYS[1], ttl + margin) end
-return 1`;
-
-/** Deletes `KEYS[1]` only while it still holds the write whose frame header is `ARGV[1]`; 1 when it did. */
-const DELETE_IF_WRITE_SCRIPT = `if redis.call('GETRANGE', KEYS[1], 0, ${FRAME_BYTES - 1}) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
 
 interface Script {
   readonly source: string;
@@ -100,7 +83,9 @@ const script = (source: string): Script => ({
   sha1: createHash('sha1').update(source).digest('hex'),
 });
 const INDEX = script(INDEX_SCRIPT);
-const DELETE_IF_WRITE = script(DELETE_IF_WRITE_SCRIPT);
+const READ = script(READ_SCRIPT);
+const DELETE_IF_TAGGED = script(DELETE_IF_TAGGED_SCRIPT);
+const RETIRE = script(RETIRE_SCRIPT);
 
 /**
  * The CacheStore on Redis (standalone, Sentinel, Cluster) over the narrow `RedisCommands` interface.
@@ -116,8 +101,6 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
   readonly #commands: RedisCommands;
   readonly #breaker: CircuitBreaker;
   readonly #deadlines: DeadlineTracker;
-  readonly #writerId = randomBytes(4);
-  #writeCount = 0;
   #closed = false;
 
   constructor(commands: RedisCommands, options: RedisStoreOptions = {}) {
@@ -198,13 +181,16 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
   }
 
   /**
-   * Reads each index shard in batches, deletes every member that still holds the indexed write (one script per
-   * member, in the member's own slot), then removes the batch from the index. Entries added to the tag while
-   * the purge runs are purged too or stay indexed; none is left unindexed. Counts only live deletions.
+   * Pages through every index shard of the tag and deletes each entry whose current write carries the tag (one
+   * script per member, in the member's own slot). Entries written to the tag while the purge runs are purged too or
+   * stay indexed; none is left unindexed. Counts only live deletions.
    */
   async deleteByTag(tag: string): Promise<number> {
     try {
-      const counts = await Promise.all(this.#shardKeys(tag).map((shard) => this.#purgeShard(shard)));
+      const fingerprint = tagFingerprint(tag);
+      const counts = await Promise.all(
+        this.#shardKeys(tag).map((shard) => this.#purgeShard(shard, fingerprint)),
+      );
       return counts.reduce((sum, count) => sum + count, 0);
     } catch (error) {
       throw unavailable('deleteByTag', error);
@@ -245,53 +231,72 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
         `value of ${value.length} bytes exceeds the redis store limit`,
       );
     }
-    const framed = this.#frame(value);
-    const tags = options.tags ?? [];
+    const tags = options.tags === undefined ? [] : [...new Set(options.tags)];
+    if (tags.length > MAX_TAGS) throw new RangeError(`a redis store entry carries at most ${MAX_TAGS} tags`);
     try {
       // The index first: were the entry written first and the index write lost, no purge could reach the entry.
+      // The shards of different tags are in different slots, so their updates go out together, not one by one;
+      // the entry's frame then records the score each shard gave this write.
+      let scores: number[] = [];
       if (tags.length > 0) {
-        const member = Buffer.concat([framed.subarray(1, FRAME_BYTES), Buffer.from(key)]);
         const shard = shardOf(key, this.options.tagIndexShards);
-        const args = [member, String(options.ttlMs), String(INDEX_MARGIN_MS), String(Date.now())];
-        await Promise.all(
+        const args = [key, String(options.ttlMs), String(INDEX_MARGIN_MS), String(Date.now())];
+        const replies = await Promise.all(
           tags.map((tag) => this.#script(INDEX, [shardKey(tag, shard, this.options.tagIndexShards)], args)),
         );
+        scores = replies.map(indexScore);
       }
+      const framed = frame(value, tags, scores);
       return await this.#run('SET', () => this.#commands.set(key, framed, options.ttlMs, onlyIfAbsent));
     } catch (error) {
       throw unavailable('SET', error);
     }
   }
 
-  async #purgeShard(shard: string): Promise<number> {
+  /**
+   * Pages through one shard in score order. Each member's entry is deleted when its current write carries the tag;
+   * the member leaves the index only when that write was the one the member stands for (see tag-index.ts), so one
+   * whose newer write may still be on its way stays indexed for the next purge.
+   */
+  async #purgeShard(shard: string, fingerprint: Buffer): Promise<number> {
     let deleted = 0;
+    let after = '';
     for (;;) {
-      const members = await this.#run('ZRANGE', () => this.#commands.zrange(shard, 0, PURGE_BATCH - 1));
-      if (members.length === 0) return deleted;
-      deleted += await this.#deleteMembers(members);
-      await this.#run('ZREM', () => this.#commands.zrem(shard, members));
-      if (members.length < PURGE_BATCH) return deleted;
+      const floor = String(Date.now() - INDEX_MARGIN_MS);
+      const page = members(await this.#script(READ, [shard], [after, String(PURGE_BATCH), floor]));
+      if (page.length === 0) return deleted;
+      const { count, retire } = await this.#deleteMembers(page, fingerprint);
+      deleted += count;
+      for (let i = 0; i < retire.length; i += PURGE_BATCH) {
+        const args = retire.slice(i, i + PURGE_BATCH).flatMap((m) => [m.member, m.score]);
+        await this.#script(RETIRE, [shard], args);
+      }
+      if (page.length < PURGE_BATCH) return deleted;
+      after = page[page.length - 1]!.score;
     }
   }
 
-  async #deleteMembers(members: readonly Buffer[]): Promise<number> {
+  async #deleteMembers(
+    page: readonly IndexMember[],
+    fingerprint: Buffer,
+  ): Promise<{ count: number; retire: IndexMember[] }> {
     let next = 0;
-    let deleted = 0;
+    let count = 0;
+    const retire: IndexMember[] = [];
     const worker = async () => {
-      while (next < members.length) {
-        const member = members[next++]!;
-        if (member.length <= WRITE_ID_BYTES) continue;
-        const header = Buffer.allocUnsafe(FRAME_BYTES);
-        header[0] = FRAME_MAGIC;
-        member.copy(header, 1, 0, WRITE_ID_BYTES);
-        const reply = await this.#script(DELETE_IF_WRITE, [member.subarray(WRITE_ID_BYTES)], [header]);
-        if (reply === 1) deleted += 1;
+      while (next < page.length) {
+        const entry = page[next++]!;
+        const reply = await this.#script(
+          DELETE_IF_TAGGED,
+          [entry.member],
+          [fingerprint, scoreBytes(Number(entry.score))],
+        );
+        if (reply === 1 || reply === 2) count += 1;
+        if (reply === 2) retire.push(entry);
       }
     };
-    await Promise.all(
-      Array.from({ length: Math.min(this.options.purgeConcurrency, members.length) }, worker),
-    );
-    return deleted;
+    await Promise.all(Array.from({ length: Math.min(this.options.purgeConcurrency, page.length) }, worker));
+    return { count, retire };
   }
 
   /** EVALSHA, falling back to EVAL (which caches the script) when this server has not seen it yet. */
@@ -339,25 +344,42 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     });
   }
 
-  #frame(value: Buffer): Buffer {
-    const framed = Buffer.allocUnsafe(FRAME_BYTES + value.length);
-    framed[0] = FRAME_MAGIC;
-    this.#writerId.copy(framed, 1);
-    framed.writeUInt32BE(this.#writeCount, 5);
-    this.#writeCount = (this.#writeCount + 1) >>> 0;
-    value.copy(framed, FRAME_BYTES);
-    return framed;
-  }
-
   #shardKeys(tag: string): string[] {
     const shards = this.options.tagIndexShards;
     return Array.from({ length: shards }, (_, shard) => shardKey(tag, shard, shards));
   }
 }
 
-/** A value not framed by this store (written by something else) is passed on whole: the envelope parser refuses it. */
-function unframe(raw: Buffer): Buffer {
-  return raw.length >= FRAME_BYTES && raw[0] === FRAME_MAGIC ? raw.subarray(FRAME_BYTES) : raw;
+interface IndexMember {
+  /** The entry key, as the reply gave it: a Buffer (node-redis) or a string (ioredis; keys are always UTF-8). */
+  readonly member: Buffer | string;
+  /** The member's score as Redis printed it, passed back verbatim. */
+  readonly score: string;
+}
+
+/** A READ_SCRIPT reply, `member, score, ...`, as pairs. */
+function members(reply: unknown): IndexMember[] {
+  if (!Array.isArray(reply) || reply.length % 2 !== 0) {
+    throw new RedisReplyError('unexpected reply to the tag index read script');
+  }
+  const page: IndexMember[] = [];
+  for (let i = 0; i < reply.length; i += 2) {
+    const member: unknown = reply[i];
+    const score: unknown = reply[i + 1];
+    if (!(Buffer.isBuffer(member) || typeof member === 'string')) {
+      throw new RedisReplyError('unexpected member in the tag index read reply');
+    }
+    page.push({ member, score: String(score) });
+  }
+  return page;
+}
+
+/** The INDEX_SCRIPT reply: the member's new score, an integer. */
+function indexScore(reply: unknown): number {
+  if (typeof reply !== 'number' || !Number.isSafeInteger(reply)) {
+    throw new RedisReplyError('unexpected reply to the tag index script');
+  }
+  return reply;
 }
 
 function shardKey(tag: string, shard: number, shards: number): string {

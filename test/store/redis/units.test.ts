@@ -4,6 +4,7 @@ import { CircuitBreaker, resolveBreakerOptions } from '../../../src/store/redis/
 import { checkConnectionOptions, type RedisCommands } from '../../../src/store/redis/commands.js';
 import { DeadlineTracker } from '../../../src/store/redis/deadlines.js';
 import { RedisStore } from '../../../src/store/redis/redis-store.js';
+import { frame, tagFingerprint, unframe } from '../../../src/store/redis/tag-index.js';
 
 describe('CircuitBreaker', () => {
   const make = (failureThreshold: number, cooldownMs: number) => {
@@ -157,5 +158,27 @@ describe('RedisStore options', () => {
     );
     assert.throws(() => checkConnectionOptions({ url: 'redis://a', connectTimeoutMs: 0 }), RangeError);
     assert.deepEqual(checkConnectionOptions({ url: 'rediss://a' }), { connectTimeoutMs: 5_000 });
+  });
+});
+
+describe('RedisStore frame', () => {
+  test('a value framed with its tags and scores unframes to the same bytes; foreign values pass whole', () => {
+    const value = Buffer.from('sealed envelope');
+    for (const tags of [[], ['phc:t:a'], ['phc:t:a', 'phc:t:b', 'phc:t:c']]) {
+      const framed = frame(
+        value,
+        tags,
+        [1_700_000_060_000, 1_700_000_060_001, 2 ** 52].slice(0, tags.length),
+      );
+      assert.equal(framed.length, 3 + 16 * tags.length + value.length);
+      assert.deepEqual(unframe(framed), value);
+      for (const [i, tag] of tags.entries()) {
+        assert.deepEqual(framed.subarray(3 + 16 * i, 11 + 16 * i), tagFingerprint(tag));
+      }
+    }
+    const foreign = Buffer.from('not ours');
+    assert.equal(unframe(foreign), foreign);
+    const truncated = Buffer.from([0xf2, 0, 2, 1, 2, 3]);
+    assert.equal(unframe(truncated), truncated);
   });
 });

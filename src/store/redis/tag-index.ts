@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The tag index of RedisStore: its member format, the frame every stored value carries, and the Lua scripts that
+ * keep the two consistent. Each script touches one key (so one slot); an entry and its index shards live in
+ * different slots, so the write is two steps: the index first, then the entry.
+ *
+ * An index shard `<tag>:<n>` is a sorted set whose member is the entry key itself and whose score is that key's
+ * index version: the expiry of the last write that indexed it, raised to old score + 1 when that would not grow, so
+ * every index update of a member changes its score. Overwrites therefore update one member in place: an index holds
+ * at most one member per key written with the tag in the last TTL + margin, however often the keys are rewritten.
+ *
+ * Since a member does not name a write, the entry says which tags it carries: the frame of every stored value is
+ *
+ *     0xF2 || n (uint16 BE) || n × (tag fingerprint, 8 bytes || index score of this write, float64 BE) || envelope
+ *
+ * A purge deletes a key only while its current write carries the tag's fingerprint (so an overwrite without the tag
+ * is left alone), and takes the member out of the index only when that write is also the one the index last
+ * recorded (its score for the tag equals the member's, and still does when it is removed). Otherwise a newer write
+ * may be between its index update and its SET, and the member stays: it is checked again by the next purge and
+ * leaves with its score (expiry + margin). So a write that overlaps a purge is purged or stays indexed, never
+ * dropped from the index while live.
+ *
+ * Trade-off: 16 bytes per tag per entry (3 + 16n in all), for an index bounded by live keys rather than by write
+ * rate × TTL (a member per write, the alternative, grew to ~500k members in 8 s of overwrites on 1,000 keys). Full
+ * tag names in the frame would be exact but cost ~50 bytes per tag; an 8-byte fingerprint can match a different tag
+ * with odds of 2^-64 per check, and such a match deletes a cache entry (a miss), never serves a stale one.
+ */
+
+const FRAME_MAGIC = 0xf2;
+const HEADER_BYTES = 3;
+const FINGERPRINT_BYTES = 8;
+const TAG_BYTES = FINGERPRINT_BYTES + 8;
+export const MAX_TAGS = 0xffff;
+
+/** Tags already hashed: the same few (tenant, scope) are on most writes. Cleared whole when full. */
+const fingerprints = new Map<string, Buffer>();
+const FINGERPRINT_MEMO = 4096;
+
+/** The first 8 bytes of SHA-256 of the (already hashed) tag name. */
+export function tagFingerprint(tag: string): Buffer {
+  let fingerprint = fingerprints.get(tag);
+  if (fingerprint === undefined) {
+    fingerprint = createHash('sha256').update(tag).digest().subarray(0, FINGERPRINT_BYTES);
+    if (fingerprints.size >= FINGERPRINT_MEMO) fingerprints.clear();
+    fingerprints.set(tag, fingerprint);
+  }
+  return fingerprint;
+}
+
+/** The index score as the frame and the delete script hold it. */
+export function scoreBytes(score: number): Buffer {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleBE(score);
+  return bytes;
+}
+
+/** `value` framed with the tags its write carries and the index score each tag's shard gave it. */
+export function frame(value: Buffer, tags: readonly string[], scores: readonly number[]): Buffer {
+  const framed = Buffer.allocUnsafe(HEADER_BYTES + TAG_BYTES * tags.length + value.length);
+  framed[0] = FRAME_MAGIC;
+  framed.writeUInt16BE(tags.length, 1);
+  let at = HEADER_BYTES;
+  for (const [i, tag] of tags.entries()) {
+    tagFingerprint(tag).copy(framed, at);
+    framed.writeDoubleBE(scores[i]!, at + FINGERPRINT_BYTES);
+    at += TAG_BYTES;
+  }
+  value.copy(framed, at);
+  return framed;
+}
+
+/** A value not framed by this store (written by something else) is passed on whole: the envelope parser refuses it. */
+export function unframe(raw: Buffer): Buffer {
+  if (raw.length >= HEADER_BYTES && raw[0] === FRAME_MAGIC) {
+    const start = HEADER_BYTES + TAG_BYTES * raw.readUInt16BE(1);
+    if (raw.length >= start) return raw.subarray(start);
+  }
+  return raw;
+}
+
+/** Scores stay integers below 2^53 (exact as doubles) even for absurd TTLs, so `old + 1` always moves. */
+const MAX_SCORE = 2 ** 52;
+
+/**
+ * Indexes entry key `ARGV[1]` in shard `KEYS[1]` for a write of TTL `ARGV[2]` made at `ARGV[4]`, after dropping
+ * members whose score passed more than `ARGV[3]` ago; returns the member's new score. The add and the PEXPIRE are
+ * one atomic step, so no index exists without a TTL, and the index lives at least as long as its newest entry.
+ */
+export const INDEX_SCRIPT = `local ttl = tonumber(ARGV[2])
+local margin = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - margin)
+local score = math.min(now + ttl, ${MAX_SCORE})
+local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if old then
+  old = tonumber(old)
+  if old >= score then score = old + 1 end
+end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl + margin then redis.call('PEXPIRE', KEYS[1], ttl + margin) end
+return score`;
+
+/**
+ * One page of shard `KEYS[1]` in score order, as `member, score, ...`: `ARGV[2]` members from the first score above
+ * `ARGV[1]` (from the start when empty), plus every further member sharing the page's last score, so the next page
+ * can start strictly above it. Members removed or re-scored meanwhile do not shift the next page: it starts by
+ * score, not by rank. Drops members whose score passed before `ARGV[3]` first.
+ */
+export const READ_SCRIPT = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local limit = tonumber(ARGV[2])
+local start = 0
+if ARGV[1] ~= '' then start = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]) end
+local page = redis.call('ZRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')
+if #page == 2 * limit then
+  local through = redis.call('ZCOUNT', KEYS[1], '-inf', page[#page])
+  if through > start + limit then
+    local ties = redis.call('ZRANGE', KEYS[1], start + limit, through - 1, 'WITHSCORES')
+    for i = 1, #ties do page[#page + 1] = ties[i] end
+  end
+end
+return page`;
+
+/** Tag entries read at once by the delete script; an entry with more takes a second GETRANGE. */
+const TAGS_READ_AHEAD = 8;
+
+/**
+ * Deletes entry `KEYS[1]` when its current write carries tag fingerprint `ARGV[1]`: 0 when it does not (or is
+ * absent, or not framed by this store), 2 when deleted and that write holds index score `ARGV[2]` for the tag (the
+ * write the member stands for), 1 when deleted but indexed at another score (a newer index update may be in flight).
+ */
+export const DELETE_IF_TAGGED_SCRIPT = `local head = redis.call('GETRANGE', KEYS[1], 0, ${HEADER_BYTES + TAG_BYTES * TAGS_READ_AHEAD - 1})
+if string.len(head) < ${HEADER_BYTES} or string.byte(head, 1) ~= ${FRAME_MAGIC} then return 0 end
+local n = string.byte(head, 2) * 256 + string.byte(head, 3)
+local stop = ${HEADER_BYTES} + ${TAG_BYTES} * n
+if stop > string.len(head) then head = redis.call('GETRANGE', KEYS[1], 0, stop - 1) end
+for at = ${HEADER_BYTES + 1}, math.min(stop, string.len(head)) - ${TAG_BYTES - 1}, ${TAG_BYTES} do
+  if string.sub(head, at, at + ${FINGERPRINT_BYTES - 1}) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    if string.sub(head, at + ${FINGERPRINT_BYTES}, at + ${TAG_BYTES - 1}) == ARGV[2] then return 2 end
+    return 1
+  end
+end
+return 0`;
+
+/**
+ * Removes from shard `KEYS[1]` each member of the pairs `member, score` in `ARGV` whose score is still the one read:
+ * a member indexed again since keeps its place. Returns how many it removed.
+ */
+export const RETIRE_SCRIPT = `local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed`;

@@ -58,6 +58,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
   readonly chain: string;
   readonly #keys: AuditKeys;
   readonly #sinks: readonly RecordSink[];
+  readonly #durableSinks: number;
   readonly #everyRecords: number;
   readonly #everyMs: number;
   readonly #clock: () => number;
@@ -71,6 +72,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       throw new TypeError('an audit trail needs at least one durable sink');
     this.#keys = options.keys;
     this.#sinks = [...options.sinks];
+    this.#durableSinks = this.#sinks.filter((sink) => sink.durable).length;
     this.#everyRecords = bounded(
       'checkpointEveryRecords',
       options.checkpointEveryRecords ?? 1000,
@@ -126,18 +128,21 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       return Promise.reject(new PhiCacheError('ERR_AUDIT_UNAVAILABLE', 'the audit trail is closed'));
     const state = this.#streams.get(event.stream)!;
     // Time never runs backwards within a chain, so the MAC epoch of each record is at least the previous one's.
-    const ts = Math.max(Date.parse(event.ts) || this.#clock(), state.lastTs);
+    const eventTs = Date.parse(event.ts);
+    const ts = eventTs >= state.lastTs ? eventTs : Math.max(state.lastTs, this.#clock());
+    const mk = macEpochOf(ts);
     const body = {
       ...event,
-      ts: new Date(ts).toISOString(),
+      ts: ts === eventTs ? event.ts : new Date(ts).toISOString(),
       chain: this.chain,
       seq: state.seq + 1,
-      mk: macEpochOf(ts),
+      mk,
       prev: state.head,
     };
-    const streamKey = this.#keys.streamKey(body.mk);
+    const streamKey = this.#keys.streamKey(mk);
     const sealed = sealRecordBody(body, (hash) => recordMac(streamKey, hash));
-    const record: AuditRecord = { ...body, hash: sealed.hash, mac: sealed.mac };
+    // The body becomes the record: one object per event, not three.
+    const record = Object.assign(body, { hash: sealed.hash, mac: sealed.mac }) satisfies AuditRecord;
     state.seq = record.seq;
     state.head = sealed.hash;
     state.lastTs = ts;
@@ -214,7 +219,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     line: string,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
-      let durableLeft = this.#sinks.filter((sink) => sink.durable).length;
+      let durableLeft = this.#durableSinks;
       const causes: unknown[] = [];
       for (const sink of this.#sinks) {
         append(sink, line).then(

@@ -38,8 +38,28 @@ describe('canonicalRecordBody', () => {
       { ...body(1), decision: { effect: 'allow' } },
       { ...body(1), seq: { nested: [1, 2] } },
       { ...body(1), ts: undefined },
+      { ...body(1), actor: null },
+      { ...body(1), outcome: null },
+      { ...body(1), outcome: 'ok' },
+      { ...body(1), decision: 'allow' },
+      { ...body(1), tenant: { id: 't' } },
+      { ...body(1), outcome: { result: 'ok', extra: 1 } },
+      { ...body(1), outcome: { result: 'ok', count: 1.5 } },
+      { ...body(1), actor: { service: 's' } },
       { v: 1 },
     ];
-    for (const shape of shapes) assert.equal(canonicalRecordBody(shape), canonicalJson(shape));
+    // Both serializers must agree, down to refusing the same input (a fractional number cannot be canonical).
+    const outcome = (
+      serialize: (value: Record<string, unknown>) => string,
+      shape: Record<string, unknown>,
+    ) => {
+      try {
+        return serialize(shape);
+      } catch (error) {
+        return `throws ${(error as Error).name}`;
+      }
+    };
+    for (const shape of shapes)
+      assert.equal(outcome(canonicalRecordBody, shape), outcome(canonicalJson, shape));
   });
 });

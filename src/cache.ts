@@ -187,20 +187,21 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const plaintext = serialize(payload);
 
     let dek: CachedDek;
+    let envelope: Buffer;
     try {
-      // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
-      const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
-      dek = await this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, longestTtlMs, now);
+      ({ dek, envelope } = await this.#seal(
+        ctx.tenant,
+        names,
+        decision,
+        plaintext,
+        expiresAt,
+        storeKey,
+        now,
+      ));
     } catch (error) {
+      plaintext.fill(0);
       return this.#dropWrite(ref, ctx, key, decision, error, null);
     }
-    const envelope = sealEnvelope(
-      dek.key,
-      { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
-      { tenant: ctx.tenant, className: dataClass.name, storeKey },
-      plaintext,
-      this.#nonces.take(),
-    );
     plaintext.fill(0);
     try {
       await this.#store.set(storeKey, envelope, { ttlMs: decision.ttlMs, tags: storeTags });
@@ -345,6 +346,40 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     await this.#audit.close();
   }
 
+  /**
+   * Seals with the current data key. The key is checked and used in one synchronous step: if the cache evicted
+   * (and zeroed) it while this call awaited, another is fetched, so a value is never sealed under zeros.
+   */
+  async #seal(
+    tenant: string,
+    names: TenantNames,
+    decision: PolicyDecision & { effect: 'allow' },
+    plaintext: Buffer,
+    expiresAt: number,
+    storeKey: string,
+    now: number,
+  ): Promise<{ dek: CachedDek; envelope: Buffer }> {
+    const dataClass = decision.dataClass;
+    // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
+    const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const dek = await this.#dataKeys.forSealing(tenant, names, dataClass.name, longestTtlMs, now);
+      if (dek.evicted) continue;
+      const envelope = sealEnvelope(
+        dek.key,
+        { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
+        { tenant, className: dataClass.name, storeKey },
+        plaintext,
+        this.#nonces.take(),
+      );
+      return { dek, envelope };
+    }
+    throw new PhiCacheError(
+      'ERR_KEY_SERVICE_UNAVAILABLE',
+      'data keys were evicted before they could be used',
+    );
+  }
+
   #decideRead(ref: EntryRef, ctx: AccessContext) {
     const names = this.#names.forTenant(ctx.tenant);
     const key = names.reference(ref.class, ref.resource, ref.id);
@@ -391,6 +426,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     try {
       envelope = parseEnvelope(raw);
     } catch (error) {
+      // Written by a newer phicache during a rolling upgrade: not tamper, just not readable here.
+      if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_VERSION') return miss(error.code);
       return this.#tampered(ref, ctx, key, decision, storeKey, error, null);
     }
     if (envelope.header.expiresAt <= now) {
@@ -400,14 +437,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     let dek: CachedDek;
     try {
       const id = envelope.header.dekId.toString('hex');
-      dek = await this.#dataKeys.forOpening(
-        ctx.tenant,
-        names,
-        dataClass.name,
-        envelope.header.epoch,
-        id,
-        now,
-      );
+      const { epoch } = envelope.header;
+      // The key is used right after this loop, in the same synchronous step as the check (see #seal).
+      for (let attempt = 0; ; attempt += 1) {
+        dek = await this.#dataKeys.forOpening(ctx.tenant, names, dataClass.name, epoch, id, now);
+        if (!dek.evicted) break;
+        if (attempt === 2)
+          throw new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'data keys were evicted before use');
+      }
     } catch (error) {
       if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
         await this.#store.delete(storeKey).catch(() => undefined);

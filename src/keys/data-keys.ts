@@ -119,7 +119,17 @@ export class DataKeys {
       { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
       contextOf(tenant, className, epoch, id),
     );
-    const dek: CachedDek = { tenant, className, epoch, id, kid: record.kid, key, loadedAt: now, sealed: 0 };
+    const dek: CachedDek = {
+      tenant,
+      className,
+      epoch,
+      id,
+      kid: record.kid,
+      key,
+      loadedAt: now,
+      sealed: 0,
+      evicted: false,
+    };
     this.#options.cache.put(dek, sealing);
     return dek;
   }
@@ -165,6 +175,7 @@ export class DataKeys {
       key: generated.plaintext,
       loadedAt: now,
       sealed: 0,
+      evicted: false,
     };
     this.#options.cache.put(dek, true);
     await this.#options.onCreate(dek);

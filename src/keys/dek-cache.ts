@@ -24,6 +24,11 @@ export interface CachedDek {
   readonly key: Buffer;
   readonly loadedAt: number;
   sealed: number;
+  /**
+   * Set when the cache drops the key and zeroes its bytes. A caller that got the key before an `await` checks it
+   * in the same synchronous step as the seal or open, so an eviction in between can never make it use zeros.
+   */
+  evicted: boolean;
 }
 
 export interface ResolvedDekCacheOptions {
@@ -133,6 +138,7 @@ export class DekCache {
     this.#byId.delete(slot);
     const current = currentSlot(dek.tenant, dek.className, dek.epoch);
     if (this.#current.get(current) === dek) this.#current.delete(current);
+    dek.evicted = true;
     dek.key.fill(0);
   }
 }

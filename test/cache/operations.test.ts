@@ -129,6 +129,19 @@ describe('PhiCache operations', () => {
     await t.cache.close();
   });
 
+  test('keys evicted while a call awaits are never used: concurrent writes over a tiny budget all read back', async () => {
+    // A budget of 2 seals per key evicts (and zeroes) keys while other writes still hold them across an await.
+    const t = await makeCache({ dekCache: { maxMessages: 2 } });
+    const ids = Array.from({ length: 60 }, (_, i) => `MRN${i}`);
+    await Promise.all(ids.map((id, i) => t.cache.set(summary(id), { i }, clinician)));
+    const tampers: unknown[] = [];
+    t.cache.on('tamper', (event) => tampers.push(event));
+    for (const [i, id] of ids.entries())
+      assert.deepEqual(await t.cache.get(summary(id), clinician), { i }, id);
+    assert.deepEqual(tampers, []);
+    await t.cache.close();
+  });
+
   test('a new epoch moves new writes to a new data key; entries of the previous epoch stay readable', async () => {
     const t = await makeCache();
     await t.cache.set(summary('MRN1'), { a: 1 }, clinician);

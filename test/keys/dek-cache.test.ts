@@ -13,6 +13,7 @@ function dek(tenant: string, id: string, loadedAt = 0, epoch = 1): CachedDek {
     key: randomBytes(32),
     loadedAt,
     sealed: 0,
+    evicted: false,
   };
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure the tests' system tools are here: redis-server and redis-cli (real Redis servers, DESIGN.md §8) and
-# openssl (TLS certificates made at test time). Run by `npm test` before the tests.
+# Makes sure the tests' system tools are installed: redis-server and redis-cli (the tests run real Redis servers,
+# not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production) and openssl (TLS certificates made
+# at test time). Run by `npm test` before the tests.
 #
 # - All present: does nothing.
 # - Missing and root on Debian/Ubuntu: apt-get installs what is missing (redis-server, redis-tools for

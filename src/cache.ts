@@ -12,7 +12,7 @@ import { DataKeys } from './keys/data-keys.js';
 import { type CachedDek, DekCache, type DekCacheOptions } from './keys/dek-cache.js';
 import type { KeyProvider } from './keys/key-provider.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
-import type { DataClass, Policy, PolicyDecision } from './policy/policy.js';
+import { type DataClass, Policy, type PolicyDecision } from './policy/policy.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 
@@ -122,8 +122,20 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   }
 
   static async create(options: PhiCacheOptions): Promise<PhiCache> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('PhiCache.create needs options');
     if (typeof options.service !== 'string' || options.service.length === 0) {
       throw new TypeError('PhiCache needs `service`, the name recorded as the actor in audit events');
+    }
+    if (!(options.policy instanceof Policy)) throw new TypeError('PhiCache needs `policy`, a loaded Policy');
+    if (typeof options.keys?.generateDataKey !== 'function')
+      throw new TypeError('PhiCache needs `keys`, a KeyProvider');
+    if (typeof options.audit?.write !== 'function')
+      throw new TypeError('PhiCache needs `audit`, an AuditSink');
+    if (options.store !== undefined && typeof options.store.get !== 'function') {
+      throw new TypeError('`store` must be a CacheStore');
+    }
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new TypeError('`clock` must be a function returning milliseconds');
     }
     const epochMs = options.dekEpochMs ?? DEFAULT_EPOCH_MS;
     if (!Number.isSafeInteger(epochMs) || epochMs < 1000) {
@@ -155,6 +167,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     checkRef(ref);
     checkContext(ctx);
     const tags = Object.entries(options.tags ?? {});
+    if (tags.some(([, tagValue]) => typeof tagValue !== 'string')) {
+      throw new TypeError('tag values must be strings');
+    }
     if (options.ttlMs !== undefined && (!Number.isSafeInteger(options.ttlMs) || options.ttlMs <= 0)) {
       throw new RangeError('ttlMs must be a positive integer number of milliseconds');
     }
@@ -255,7 +270,17 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const storeKey = this.#entryKey(names, decision.dataClass, ref, ctx);
     const running = this.#inflight.get(storeKey);
     if (running !== undefined) {
-      const value = (await running) as T;
+      let value: T;
+      try {
+        value = (await running) as T;
+      } catch (error) {
+        // Every caller's access is audited, also when the shared call failed.
+        await this.#record('get', ref.class, ctx, key, null, decision, {
+          result: 'error',
+          code: codeOf(error),
+        });
+        throw error;
+      }
       await this.#record('get', ref.class, ctx, key, null, decision, { result: 'hit', code: 'COALESCED' });
       return value;
     }
@@ -306,7 +331,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (typeof kind !== 'string' || typeof value !== 'string')
       throw new TypeError('purgeTag needs a kind and a value');
     const names = this.#names.forTenant(ctx.tenant);
-    return this.#purge('purge.tag', ctx, () => this.#store.deleteByTag(names.tag(kind, value)));
+    const tag = names.tag(kind, value);
+    return this.#purge('purge.tag', ctx, tag, () => this.#store.deleteByTag(tag));
   }
 
   /** Purges every entry of one user's or one session's scope (logout, session end, consent withdrawn). */
@@ -323,7 +349,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
           ? names.scope('session', scope.session)
           : undefined;
     if (tag === undefined) throw new TypeError('purgeScope needs { user } or { session }');
-    return this.#purge('purge.scope', ctx, () => this.#store.deleteByTag(tag));
+    return this.#purge('purge.scope', ctx, tag, () => this.#store.deleteByTag(tag));
   }
 
   /**
@@ -333,7 +359,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   async purgeTenant(ctx: AccessContext): Promise<number> {
     checkContext(ctx);
     const names = this.#names.forTenant(ctx.tenant);
-    return this.#purge('purge.tenant', ctx, async () => {
+    return this.#purge('purge.tenant', ctx, names.tenantTag, async () => {
       await this.#dataKeys.shred(ctx.tenant, names);
       return this.#store.deleteByTag(names.tenantTag);
     });
@@ -485,7 +511,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     error: unknown,
     dek: CachedDek | null,
   ): Promise<undefined> {
-    const code = codeOf(error);
+    // A plaintext that opened but is not our JSON is damage too, not a store outage.
+    const code = error instanceof PhiCacheError ? error.code : 'ERR_ENVELOPE_MALFORMED';
     await this.#store.delete(storeKey).catch(() => undefined);
     this.emit('tamper', { key, className: ref.class, code });
     await this.#record('get', ref.class, ctx, key, dek, decision, { result: 'error', code });
@@ -553,21 +580,34 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     throw new PolicyDeniedError(decision.code, decision.rule, decision.reason);
   }
 
-  async #purge(action: AuditAction, ctx: AccessContext, run: () => Promise<number>): Promise<number> {
+  /** Runs a purge and audits it with its target: the hashed tag, so an auditor can match it to the entries. */
+  async #purge(
+    action: AuditAction,
+    ctx: AccessContext,
+    target: string,
+    run: () => Promise<number>,
+  ): Promise<number> {
+    const detail = { target };
     let count: number;
     try {
       count = await run();
     } catch (error) {
       this.emit('store-error', { operation: 'purge', className: null, cause: error });
-      await this.#record(action, null, ctx, null, null, ALLOW_PURGE, {
-        result: 'error',
-        code: codeOf(error),
-      });
+      await this.#record(
+        action,
+        null,
+        ctx,
+        null,
+        null,
+        ALLOW_PURGE,
+        { result: 'error', code: codeOf(error) },
+        detail,
+      );
       throw new PhiCacheError('ERR_STORE_UNAVAILABLE', `the ${this.#store.name} store failed to purge`, {
         cause: error,
       });
     }
-    await this.#record(action, null, ctx, null, null, ALLOW_PURGE, { result: 'ok', count });
+    await this.#record(action, null, ctx, null, null, ALLOW_PURGE, { result: 'ok', count }, detail);
     return count;
   }
 
@@ -658,10 +698,9 @@ function serialize(payload: SealedPayload): Buffer {
   let json: string | undefined;
   try {
     json = JSON.stringify(payload);
-  } catch (cause) {
-    throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'the value cannot be serialized as JSON', {
-      cause,
-    });
+  } catch {
+    // No cause: JSON.stringify's message names the caller's fields (a cycle's path), which may be PHI.
+    throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'the value cannot be serialized as JSON');
   }
   if (json === undefined || payload.v === undefined) {
     throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'undefined cannot be cached');

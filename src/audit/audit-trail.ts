@@ -167,9 +167,10 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
   /** Writes the final checkpoints and closes the sinks. Later writes are refused. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Refuse new records first, so that nothing lands after the final checkpoints.
+    this.#closed = true;
     clearInterval(this.#timer);
     await Promise.all(STREAMS.map((stream) => this.#checkpoint(stream, true)));
-    this.#closed = true;
     for (const sink of this.#sinks) await sink.close();
   }
 

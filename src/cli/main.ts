@@ -5,8 +5,8 @@ import { type Command, type CommandOptions, type CommandValues, commands } from 
 
 /**
  * The `phicache` binary: a thin shell. It picks the command, parses its flags strictly, calls the handler and
- * renders the result as text or, with `--json`, one JSON document on stdout. Exit codes (DESIGN.md §9): 0 all
- * good, 1 the check found something, 2 the command could not run.
+ * renders the result as text or, with `--json`, one JSON document on stdout. Exit codes, the same for every command
+ * so that scripts and CI can branch on them: 0 all good, 1 the check found something, 2 the command could not run.
  */
 
 interface Output {

@@ -3,7 +3,7 @@ import { PhiCacheError } from '../errors.js';
 import type { RedisAddress, RedisConnectionOptions } from '../store/redis/commands.js';
 import type { CommandOptions, CommandValues } from './commands/command.js';
 
-/** The Redis connection flags every command shares (DESIGN.md §9). */
+/** The Redis connection flags shared by every command that talks to Redis, so that all of them connect alike. */
 export const redisConnectionFlags = {
   redis: { type: 'string', multiple: true },
   cluster: { type: 'boolean' },

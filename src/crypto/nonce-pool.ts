@@ -9,7 +9,7 @@ const MAX_NONCES_PER_REFILL = 1 << 20;
 /**
  * Fresh random GCM nonces drawn from a pooled CSPRNG buffer.
  *
- * `crypto.randomBytes(12)` costs about 5 µs per call here, a third of a whole seal (DESIGN.md §10); one
+ * `crypto.randomBytes(12)` pays a call into OpenSSL for every nonce, a sizeable share of a whole seal; one
  * `randomFillSync` of 48 KiB costs about as much as a few calls. Random nonces rather than a counter, because DEKs
  * are shared by every instance of the fleet and instances do not coordinate. Each refill allocates a new buffer,
  * so a nonce already handed out is never overwritten, and the read offset only moves forward, so no nonce is

@@ -33,6 +33,8 @@ export const allowRules = {
   'POL-ALLOW-01': 'allowed by the data class',
   /** Allowed only because an active exception lifts a limit of the class. */
   'POL-ALLOW-02': 'allowed under an active policy exception',
+  /** A purge (by tag, scope or tenant): removing cached data is always allowed, and always audited. */
+  'POL-PURGE-01': 'purges are always allowed',
 } as const;
 
 export type AllowRuleId = keyof typeof allowRules;

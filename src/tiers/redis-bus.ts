@@ -32,8 +32,8 @@ export interface RedisInvalidationBusOptions {
  * tag's entries sit under unrelated keys, so it cannot map an L1 entry to a scope, and polling one counter per
  * scope held in L1 would cost a read per scope per interval. Recovery therefore drops the whole L1 (short-lived
  * anyway, and missed notices are rare: a subscriber reconnecting). One global counter would do for that, but every
- * write in the fleet advances it, and DESIGN §7 pins no hot counter to one slot: eight counters spread that load
- * over the masters of a Cluster, and an instance reads all eight per check, which is cheap.
+ * write in the fleet advances it, and one hot key lives in one slot, so on one master of a Cluster: eight counters
+ * spread that load over the masters, and an instance reads all eight per check, which is cheap.
  */
 export const GENERATION_SHARDS = 8;
 const CHANNEL = /^phc:[A-Za-z0-9._:-]{1,200}$/;

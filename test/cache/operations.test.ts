@@ -74,7 +74,7 @@ describe('PhiCache operations', () => {
     await t.cache.close();
   });
 
-  test("purgeTag (a corrected lab result) purges the patient's entries for every user, and only them", async () => {
+  test("POL-PURGE-01 purgeTag (a corrected lab result) purges the patient's entries for every user, and only them", async () => {
     const t = await makeCache();
     await t.cache.set(summary('MRN1'), { a: 1 }, clinician, { tags: { patient: 'MRN1' } });
     await t.cache.set(summary('MRN1'), { a: 1 }, bob, { tags: { patient: 'MRN1' } });
@@ -88,6 +88,8 @@ describe('PhiCache operations', () => {
     assert.equal(admin?.stream, 'admin');
     assert.deepEqual(admin?.outcome, { result: 'ok', count: 2 });
     assert.equal(admin?.actor.principal, 'lab-system');
+    assert.deepEqual(admin?.decision, { effect: 'allow', rule: 'POL-PURGE-01' });
+    assert.match(String(admin?.detail?.target), /^phc:t:[A-Za-z0-9_-]{43}$/);
     await t.cache.close();
   });
 

@@ -3,8 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { allowRules, denyRules, lintRules } from '../../src/policy/rules.js';
 
-/** Test titles live in the compiled test files next to this one (build/test/policy, build/test/cli). */
-const testDirs = [new URL('./', import.meta.url), new URL('../cli/', import.meta.url)];
+/** Test titles live in the compiled test files: policy and CLI tests, and the cache tests that exercise purges. */
+const testDirs = ['./', '../cli/', '../cache/'].map((dir) => new URL(dir, import.meta.url));
 
 test('every rule id appears in the title of a test', async () => {
   const titles: string[] = [];

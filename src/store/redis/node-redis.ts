@@ -1,6 +1,6 @@
 /**
  * RedisCommands over node-redis (the `redis` package, v6), the client Redis recommends for new projects.
- * `redis` is an optional peer dependency: it is imported here only, and only when this function is called.
+ * `redis` is an optional peer dependency: only this module imports it, and only when this function is called.
  */
 import { PhiCacheError } from '../../errors.js';
 import {
@@ -79,8 +79,9 @@ export type NodeRedisSource =
   | RedisConnectionOptions;
 
 /**
- * Commands go out with node-redis's per-command timer off (`timeout: 0`: RedisStore keeps one sweeping timer for
- * all of them, DESIGN §7) and bulk replies as Buffers. Options passed to your client are otherwise kept.
+ * Commands go out with node-redis's per-command timer off (`timeout: 0`: a timer per command costs most of the
+ * client's throughput on small values, so RedisStore keeps one sweeping timer for all of them) and bulk replies as
+ * Buffers. Options passed to your client are otherwise kept.
  */
 export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisCommands> {
   const redis: NodeRedis = await import('redis');

@@ -61,6 +61,8 @@ export interface PhiCacheOptions {
   readonly dekCache?: DekCacheOptions;
   /** How long new writes use one data key before moving to a new one, in ms. Default 1 hour. */
   readonly dekEpochMs?: number;
+  /** Deadline of one key service call (generate, unwrap), in ms. Default 5,000; 1 to 120,000. */
+  readonly keyServiceTimeoutMs?: number;
   /** Milliseconds since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
 }
@@ -113,10 +115,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#names = new NameKeyring(nameSecret);
     this.#dekCache = new DekCache(options.dekCache);
     this.#dataKeys = new DataKeys({
-      provider: checkedKeyProvider(options.keys),
+      provider: checkedKeyProvider(options.keys, options.keyServiceTimeoutMs),
       store: this.#store,
       cache: this.#dekCache,
       epochMs: options.dekEpochMs ?? DEFAULT_EPOCH_MS,
+      clock: this.#clock,
       onCreate: (dek) => this.#auditKeyCreated(dek),
     });
   }
@@ -141,7 +144,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (!Number.isSafeInteger(epochMs) || epochMs < 1000) {
       throw new RangeError('dekEpochMs must be an integer of at least 1000 ms');
     }
-    const nameSecret = await checkedKeyProvider(options.keys).nameSecret();
+    const nameSecret = await checkedKeyProvider(options.keys, options.keyServiceTimeoutMs).nameSecret();
     const cache = new PhiCache(options, nameSecret);
     await cache.#auditPolicyLoad();
     return cache;
@@ -201,6 +204,12 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const payload: SealedPayload = { v: decision.value, createdAt: now, expiresAt, tags: storeTags };
     const plaintext = serialize(payload);
 
+    if (this.#dataKeys.keyServiceDown(now)) {
+      // Writes wait for the key service in every mode: closed throws, miss and read-only drop the write.
+      plaintext.fill(0);
+      const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
+      return this.#dropWrite(ref, ctx, key, decision, down, null);
+    }
     let dek: CachedDek;
     let envelope: Buffer;
     try {
@@ -215,6 +224,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       ));
     } catch (error) {
       plaintext.fill(0);
+      // Fail-closed audit holds in every failure mode: a data key whose creation was not recorded is no drop.
+      if (error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE') throw error;
       return this.#dropWrite(ref, ctx, key, decision, error, null);
     }
     plaintext.fill(0);
@@ -459,6 +470,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (envelope.header.expiresAt <= now) {
       await this.#store.delete(storeKey).catch(() => undefined);
       return miss('ERR_ENVELOPE_EXPIRED');
+    }
+    // While the key service is known to be down, only a read-only class goes on, with keys it already holds.
+    if (this.#dataKeys.keyServiceDown(now) && dataClass.failureMode !== 'read-only') {
+      const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
+      return this.#keyServiceFailed('get', ref, ctx, key, decision, down, miss);
     }
     let dek: CachedDek;
     try {

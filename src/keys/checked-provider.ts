@@ -12,12 +12,19 @@ import {
  * exactly 32 bytes, key ids are present, and any failure of the key service surfaces as
  * ERR_KEY_SERVICE_UNAVAILABLE (the failure mode of the data class then decides what happens).
  */
-export function checkedKeyProvider(provider: KeyProvider): KeyProvider {
+export function checkedKeyProvider(
+  provider: KeyProvider,
+  timeoutMs = DEFAULT_KEY_SERVICE_TIMEOUT_MS,
+): KeyProvider {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 120_000) {
+    throw new RangeError('keyServiceTimeoutMs must be an integer from 1 to 120000');
+  }
+  const guard = <T>(call: () => Promise<T>) => guarded(provider.name, timeoutMs, call);
   return {
     name: provider.name,
     currentKid: () => provider.currentKid(),
     async generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
-      const key = await guard(provider.name, () => provider.generateDataKey(context));
+      const key = await guard(() => provider.generateDataKey(context));
       /* Postcondition: a 256-bit key, wrapped, under a named KEK. */
       if (key.plaintext.length !== DATA_KEY_BYTES || key.wrapped.length === 0 || key.kid.length === 0) {
         key.plaintext.fill(0);
@@ -29,7 +36,7 @@ export function checkedKeyProvider(provider: KeyProvider): KeyProvider {
       return key;
     },
     async unwrapDataKey(key: WrappedDataKey, context: EncryptionContext): Promise<Buffer> {
-      const plaintext = await guard(provider.name, () => provider.unwrapDataKey(key, context));
+      const plaintext = await guard(() => provider.unwrapDataKey(key, context));
       if (plaintext.length !== DATA_KEY_BYTES) {
         plaintext.fill(0);
         throw new PhiCacheError(
@@ -39,15 +46,31 @@ export function checkedKeyProvider(provider: KeyProvider): KeyProvider {
       }
       return plaintext;
     },
-    nameSecret: () => guard(provider.name, () => provider.nameSecret()),
+    nameSecret: () => guard(() => provider.nameSecret()),
   };
 }
 
-async function guard<T>(name: string, call: () => Promise<T>): Promise<T> {
+/** How long one key service call may take. KMS calls are rare (a DEK per tenant, class and hour), so a timer each is cheap. */
+export const DEFAULT_KEY_SERVICE_TIMEOUT_MS = 5000;
+
+async function guarded<T>(name: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new PhiCacheError(
+          'ERR_KEY_SERVICE_UNAVAILABLE',
+          `key provider ${name} did not answer in ${timeoutMs} ms`,
+        ),
+      );
+    }, timeoutMs);
+  });
   try {
-    return await call();
+    return await Promise.race([call(), deadline]);
   } catch (error) {
     if (error instanceof PhiCacheError) throw error;
     throw new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', `key provider ${name} failed`, { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
 }

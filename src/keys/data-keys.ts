@@ -11,9 +11,14 @@ export interface DataKeysOptions {
   readonly cache: DekCache;
   /** Length of a DEK epoch in ms: new writes move to a new data key when it ends. */
   readonly epochMs: number;
-  /** Called after a new data key is stored, so that its creation is audited. */
+  /** Milliseconds since the epoch, the cache's clock. */
+  readonly clock: () => number;
+  /** Called when a new data key is made, before it is stored or used, so that its creation is audited. */
   readonly onCreate: (dek: CachedDek) => Promise<void>;
 }
+
+/** How long the key service counts as down after a failed call, before a call may try it again. */
+const KEY_SERVICE_COOLDOWN_MS = 5000;
 
 /** Extra life of a DEK record past its last possible entry, for clock skew between instances. */
 const RECORD_GRACE_MS = 60_000;
@@ -33,6 +38,7 @@ interface DekRecord {
 export class DataKeys {
   readonly #options: DataKeysOptions;
   readonly #pending = new Map<string, Promise<CachedDek>>();
+  #downUntil = 0;
 
   constructor(options: DataKeysOptions) {
     this.#options = options;
@@ -115,9 +121,11 @@ export class DataKeys {
     if (record === undefined || record.epoch !== epoch) {
       throw new PhiCacheError('ERR_KEY_NOT_FOUND', `data key ${id} is not in the store`);
     }
-    const key = await this.#options.provider.unwrapDataKey(
-      { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
-      contextOf(tenant, className, epoch, id),
+    const key = await this.#keyService(() =>
+      this.#options.provider.unwrapDataKey(
+        { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
+        contextOf(tenant, className, epoch, id),
+      ),
     );
     const dek: CachedDek = {
       tenant,
@@ -144,28 +152,9 @@ export class DataKeys {
     replace: boolean,
   ): Promise<CachedDek> {
     const id = randomBytes(16).toString('hex');
-    const generated = await this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id));
-    const epochEnd = (epoch + 1) * this.#options.epochMs;
-    const ttlMs = Math.max(1, epochEnd - now) + maxTtlMs + RECORD_GRACE_MS;
-    const tags = [names.keysTag];
-    const record: DekRecord = {
-      v: 1,
-      kid: generated.kid,
-      epoch,
-      wrapped: generated.wrapped.toString('base64'),
-    };
-    const { store } = this.#options;
-    await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), { ttlMs, tags });
-    const pointerKey = names.dekPointer(className, epoch);
-    const pointer = Buffer.from(id, 'hex');
-    let won = true;
-    if (replace) await store.set(pointerKey, pointer, { ttlMs, tags });
-    else won = await store.add(pointerKey, pointer, { ttlMs, tags });
-    if (!won) {
-      // Another instance made the epoch's key first: use theirs, so that all instances share one DEK.
-      generated.plaintext.fill(0);
-      return this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now);
-    }
+    const generated = await this.#keyService(() =>
+      this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id)),
+    );
     const dek: CachedDek = {
       tenant,
       className,
@@ -177,9 +166,55 @@ export class DataKeys {
       sealed: 0,
       evicted: false,
     };
+    const { store } = this.#options;
+    try {
+      // Audited before it is stored or used: a key whose creation could not be recorded never seals anything.
+      await this.#options.onCreate(dek);
+      const epochEnd = (epoch + 1) * this.#options.epochMs;
+      const ttlMs = Math.max(1, epochEnd - now) + maxTtlMs + RECORD_GRACE_MS;
+      const tags = [names.keysTag];
+      const record: DekRecord = {
+        v: 1,
+        kid: generated.kid,
+        epoch,
+        wrapped: generated.wrapped.toString('base64'),
+      };
+      await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), { ttlMs, tags });
+      const pointerKey = names.dekPointer(className, epoch);
+      const pointer = Buffer.from(id, 'hex');
+      if (replace) await store.set(pointerKey, pointer, { ttlMs, tags });
+      else if (!(await store.add(pointerKey, pointer, { ttlMs, tags }))) {
+        // Another instance made the epoch's key first: use theirs, so that all instances share one DEK.
+        generated.plaintext.fill(0);
+        return this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now);
+      }
+    } catch (error) {
+      generated.plaintext.fill(0);
+      throw error;
+    }
     this.#options.cache.put(dek, true);
-    await this.#options.onCreate(dek);
     return dek;
+  }
+
+  /**
+   * True while the key service is known to be down: from a failed call until KEY_SERVICE_COOLDOWN_MS later, when
+   * the next call that needs it tries again. The data class's failure mode decides what happens meanwhile.
+   */
+  keyServiceDown(now: number): boolean {
+    return now < this.#downUntil;
+  }
+
+  async #keyService<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.#downUntil = 0;
+      return result;
+    } catch (error) {
+      if (error instanceof PhiCacheError && error.code === 'ERR_KEY_SERVICE_UNAVAILABLE') {
+        this.#downUntil = this.#options.clock() + KEY_SERVICE_COOLDOWN_MS;
+      }
+      throw error;
+    }
   }
 
   async #coalesce(slot: string, load: () => Promise<CachedDek>): Promise<CachedDek> {

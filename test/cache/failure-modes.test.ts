@@ -56,21 +56,42 @@ describe('failure modes (DESIGN §5)', () => {
     await t.cache.close();
   });
 
-  test('key service down, read-only class: reads use already-unwrapped keys; writes needing a new key are dropped', async () => {
+  test('key service down: a read-only class reads with keys it holds, a miss class misses, and both drop writes', async () => {
     const policy = parsePolicy(
       `version: 1
 classes:
   chart: { description: c, phi: true, cacheable: true, maxTtlSeconds: 300, scope: [tenant, user], failureMode: read-only }
+  notes: { description: n, phi: true, cacheable: true, maxTtlSeconds: 300, scope: [tenant, user], failureMode: miss }
 `,
-      'read-only.yaml',
+      'modes.yaml',
     );
     const t = await makeCache({ policy });
     const chart = { class: 'chart', resource: 'chart', id: 'MRN1' };
+    const notes = { class: 'notes', resource: 'notes', id: 'MRN1' };
     await t.cache.set(chart, { a: 1 }, clinician);
+    await t.cache.set(notes, { n: 1 }, clinician);
+    // The outage shows on the first call that needs the key service: a write for a tenant without a key yet.
     t.faults.keys.down = true;
+    const other = { ...clinician, tenant: 'county-general' };
+    assert.equal((await t.cache.set(chart, { a: 2 }, other)).stored, false);
+    // Both classes hold their unwrapped keys; only read-only may use them while the key service is down.
     assert.deepEqual(await t.cache.get(chart, clinician), { a: 1 });
-    const receipt = await t.cache.set(chart, { a: 2 }, { ...clinician, tenant: 'county-general' });
-    assert.equal(receipt.stored, false);
+    assert.equal(await t.cache.get(notes, clinician), undefined);
+    assert.deepEqual(t.audit.events.at(-1)?.outcome, { result: 'miss', code: 'ERR_KEY_SERVICE_UNAVAILABLE' });
+    assert.equal((await t.cache.set(chart, { a: 3 }, clinician)).stored, false, 'writes are dropped');
+    // After the cool-down the next call tries the key service again, and recovers when it answers.
+    t.faults.keys.down = false;
+    t.clock.now += 5000;
+    assert.deepEqual(await t.cache.get(notes, clinician), { n: 1 });
+    await t.cache.close();
+  });
+
+  test('a key service that never answers fails within keyServiceTimeoutMs', async () => {
+    const t = await makeCache({ keyServiceTimeoutMs: 100 });
+    t.faults.keys.hang = true;
+    const started = Date.now();
+    await assert.rejects(t.cache.set(phi, { a: 1 }, clinician), hasCode('ERR_KEY_SERVICE_UNAVAILABLE'));
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
     await t.cache.close();
   });
 

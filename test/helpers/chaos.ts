@@ -7,6 +7,8 @@ import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.
 /** A switch that chaos wrappers consult on every call: flip `down` to make the wrapped component fail. */
 export interface Fault {
   down: boolean;
+  /** Calls never settle (a network partition without resets), instead of failing. */
+  hang?: boolean;
 }
 
 const outage = () => new Error('injected outage');
@@ -14,6 +16,7 @@ const outage = () => new Error('injected outage');
 /** A real key provider that fails on demand (the KMS is unreachable). */
 export function flakyKeyProvider(inner: KeyProvider, fault: Fault): KeyProvider {
   const up = async () => {
+    if (fault.hang) await new Promise(() => undefined);
     if (fault.down) throw outage();
   };
   return {

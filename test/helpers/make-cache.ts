@@ -23,7 +23,11 @@ export interface TestCache {
  */
 export async function makeCache(overrides: Partial<PhiCacheOptions> = {}): Promise<TestCache> {
   const clock = { now: Date.UTC(2026, 10, 23, 12, 0, 0) };
-  const faults = { keys: { down: false }, store: { down: false }, audit: { down: false } };
+  const faults: TestCache['faults'] = {
+    keys: { down: false },
+    store: { down: false },
+    audit: { down: false },
+  };
   const memory = new MemoryStore({ clock: () => clock.now });
   const store = new RecordingStore(memory);
   const audit = new FlakyAuditSink(faults.audit);

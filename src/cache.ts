@@ -104,6 +104,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #dataKeys: DataKeys;
   readonly #nonces = new NoncePool();
   readonly #inflight = new Map<string, Promise<unknown>>();
+  #closed = false;
 
   private constructor(options: PhiCacheOptions, nameSecret: Buffer) {
     super();
@@ -167,6 +168,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     ctx: AccessContext,
     options: SetOptions = {},
   ): Promise<WriteReceipt> {
+    this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
     const tags = Object.entries(options.tags ?? {});
@@ -255,6 +257,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   }
 
   async get<T = unknown>(ref: EntryRef, ctx: AccessContext): Promise<T | undefined> {
+    this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
     const { decision, names, key } = this.#decideRead(ref, ctx);
@@ -273,6 +276,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     factory: () => T | Promise<T>,
     options: SetOptions = {},
   ): Promise<T> {
+    this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
     if (typeof factory !== 'function') throw new TypeError('getOrSet needs a factory function');
@@ -311,6 +315,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   }
 
   async delete(ref: EntryRef, ctx: AccessContext): Promise<boolean> {
+    this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
     const { decision, names, key } = this.#decideRead(ref, ctx);
@@ -338,6 +343,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
 
   /** Purges every entry of the tenant carrying the tag, in any class (a corrected lab result, say). */
   async purgeTag(ctx: AccessContext, kind: string, value: string): Promise<number> {
+    this.#assertOpen();
     checkContext(ctx);
     if (typeof kind !== 'string' || typeof value !== 'string')
       throw new TypeError('purgeTag needs a kind and a value');
@@ -351,6 +357,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     ctx: AccessContext,
     scope: { readonly user: string } | { readonly session: string },
   ): Promise<number> {
+    this.#assertOpen();
     checkContext(ctx);
     const names = this.#names.forTenant(ctx.tenant);
     const tag =
@@ -368,6 +375,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
    * is unreadable wherever a copy survives, then deletes its entries.
    */
   async purgeTenant(ctx: AccessContext): Promise<number> {
+    this.#assertOpen();
     checkContext(ctx);
     const names = this.#names.forTenant(ctx.tenant);
     return this.#purge('purge.tenant', ctx, names.tenantTag, async () => {
@@ -377,6 +385,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#dekCache.clear();
     this.#names.close();
     await this.#store.close();
@@ -415,6 +425,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       'ERR_KEY_SERVICE_UNAVAILABLE',
       'data keys were evicted before they could be used',
     );
+  }
+
+  /** After close the name secret and data keys are zeroed: refuse rather than derive names from zeros. */
+  #assertOpen(): void {
+    if (this.#closed) throw new TypeError('this PhiCache is closed');
   }
 
   #decideRead(ref: EntryRef, ctx: AccessContext) {

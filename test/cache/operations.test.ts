@@ -57,6 +57,15 @@ describe('PhiCache operations', () => {
     await t.cache.close();
   });
 
+  test('a closed cache refuses every operation', async () => {
+    const t = await makeCache();
+    await t.cache.close();
+    await assert.rejects(t.cache.get(summary('MRN1'), clinician), TypeError);
+    await assert.rejects(t.cache.set(summary('MRN1'), { a: 1 }, clinician), TypeError);
+    await assert.rejects(t.cache.purgeTenant(clinician), TypeError);
+    await t.cache.close();
+  });
+
   test('delete removes one entry and is audited', async () => {
     const t = await makeCache();
     await t.cache.set(summary('MRN1'), { a: 1 }, clinician);
@@ -146,11 +155,15 @@ describe('PhiCache operations', () => {
 
   test('a new epoch moves new writes to a new data key; entries of the previous epoch stay readable', async () => {
     const t = await makeCache();
+    // A minute before the epoch (the hour) ends, then two minutes later: the first entry is still alive.
+    t.clock.now += 3_600_000 - (t.clock.now % 3_600_000) - 60_000;
     await t.cache.set(summary('MRN1'), { a: 1 }, clinician);
-    t.clock.now += 3_600_000 - (t.clock.now % 3_600_000);
+    t.clock.now += 120_000;
     await t.cache.set(summary('MRN2'), { a: 2 }, clinician);
     const deks = t.audit.events.filter((e) => e.action === 'key.create').map((e) => e.dek);
     assert.equal(new Set(deks).size, 2);
+    assert.deepEqual(await t.cache.get(summary('MRN1'), clinician), { a: 1 }, 'sealed in the previous epoch');
+    assert.deepEqual(await t.cache.get(summary('MRN2'), clinician), { a: 2 });
     await t.cache.close();
   });
 

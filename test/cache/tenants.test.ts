@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseEnvelope } from '../../src/crypto/envelope.js';
+import { NameKeyring } from '../../src/keys/tenant-names.js';
 import { clinician, makeCache } from '../helpers/make-cache.js';
 
 const ref = { class: 'encrypted-phi', resource: 'lab-summary', id: 'MRN00482913' };
@@ -27,11 +29,25 @@ describe('PHI-TENANT-01 tenants cannot meet', () => {
     const [mine, theirs] = t.store.writes.filter((w) => w.key.startsWith('phc:e:'));
     await t.memory.set(mine!.key, theirs!.value, { ttlMs: 60_000 });
     assert.equal(await t.cache.get(ref, clinician), undefined);
-    // Even with the other tenant's data key record planted too, the AAD (tenant, key) refuses it.
-    const theirKeys = t.store.writes.filter((w) => w.key.startsWith('phc:k:'));
-    for (const record of theirKeys) await t.memory.set(record.key, record.value, { ttlMs: 60_000 });
+    // Even with the other tenant's data key record planted under this tenant's name for it, the key does not
+    // unwrap: the tenant is bound into the wrap, as it is into the envelope's AAD.
+    const theirId = parseEnvelope(theirs!.value).header.dekId.toString('hex');
+    const nameSecret = await t.keyring.nameSecret();
+    const theirRecordName = new NameKeyring(Buffer.from(nameSecret))
+      .forTenant('county-general')
+      .dekRecord(ref.class, theirId);
+    const theirRecord = t.store.writes.find((w) => w.key === theirRecordName);
+    assert.ok(theirRecord, 'the other tenant wrote its data key record');
+    const plantedName = new NameKeyring(nameSecret).forTenant('st-marys').dekRecord(ref.class, theirId);
+    await t.memory.set(plantedName, theirRecord.value, { ttlMs: 60_000 });
     await t.memory.set(mine!.key, theirs!.value, { ttlMs: 60_000 });
+    const tampers: { code: string }[] = [];
+    t.cache.on('tamper', (event) => tampers.push(event));
     assert.equal(await t.cache.get(ref, clinician), undefined);
+    assert.deepEqual(
+      tampers.map((e) => e.code),
+      ['ERR_ENVELOPE_AUTH'],
+    );
     assert.deepEqual(await t.cache.get(ref, otherTenant), { owner: 'county-general' });
     await t.cache.close();
   });

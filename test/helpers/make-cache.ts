@@ -15,6 +15,8 @@ export interface TestCache {
   readonly audit: FlakyAuditSink;
   readonly faults: { readonly keys: Fault; readonly store: Fault; readonly audit: Fault };
   readonly clock: { now: number };
+  /** The real keyring under the fault wrapper, for tests that must name records as the cache does. */
+  readonly keyring: LocalKeyring;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function makeCache(overrides: Partial<PhiCacheOptions> = {}): Promi
     clock: () => clock.now,
     ...overrides,
   });
-  return { cache, store, memory, audit, faults, clock };
+  return { cache, store, memory, audit, faults, clock, keyring };
 }
 
 export const clinician = {

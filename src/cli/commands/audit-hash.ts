@@ -1,5 +1,7 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PhiCacheError } from '../../errors.js';
-import { LocalKeyring } from '../../keys/providers/local-keyring.js';
+import { LocalKeyring, phicacheHome } from '../../keys/providers/local-keyring.js';
 import { NameKeyring } from '../../keys/tenant-names.js';
 import type { Command, CommandResult } from './command.js';
 
@@ -31,7 +33,17 @@ export const auditHashCommand: Command = {
     ) {
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit hash needs --tenant, --class, --resource and --id');
     }
-    const keyring = await LocalKeyring.open();
+    // Opening a keyring that does not exist would create one, and print a hash that matches no record.
+    const home = phicacheHome();
+    try {
+      await access(join(home, 'keyring', 'cache.json'));
+    } catch (cause) {
+      throw new PhiCacheError('ERR_KEY_NOT_FOUND', `no cache keyring under ${home}`, {
+        cause,
+        hint: 'Set PHICACHE_HOME to the home of the writer whose audit records you are searching.',
+      });
+    }
+    const keyring = await LocalKeyring.open({ home });
     const names = new NameKeyring(await keyring.nameSecret());
     const key = names.forTenant(tenant).reference(className, resource, id);
     names.close();

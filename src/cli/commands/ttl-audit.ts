@@ -34,6 +34,12 @@ export const ttlAuditCommand: Command = {
     const policy =
       typeof values.policy === 'string' ? await loadPolicyFile(values.policy) : await loadDefaultPolicy();
     const dekEpochMs = values['dek-epoch-ms'] === undefined ? undefined : Number(values['dek-epoch-ms']);
+    if (dekEpochMs !== undefined && !(Number.isSafeInteger(dekEpochMs) && dekEpochMs >= 1000)) {
+      throw new PhiCacheError(
+        'ERR_CLI_USAGE',
+        '--dek-epoch-ms must be an integer number of milliseconds, at least 1000',
+      );
+    }
     const commands = await nodeRedisCommands(await redisConnectionFrom(values));
     const progress = process.stderr.isTTY
       ? (scanned: number) => process.stderr.write(`\rscanned ${scanned} keys`)

@@ -1,10 +1,10 @@
-// Audit trail throughput on this machine: appends with durable group commit (AuditTrail + FileSink, many concurrent
+// Audit trail throughput: appends with durable group commit (AuditTrail + FileSink, many concurrent
 // writers, each awaiting its record on disk as a PHI operation does), then verification of the log just written.
-// The DESIGN.md §10 floor (a naive single-threaded writer: ~130k appends/s, ~160k verified/s) is printed beside.
+// A reference floor (a naive single-threaded writer: ~130k appends/s, ~160k verified/s) is printed beside.
 // Prints markdown on stdout.
 //
-// It imports the built package's internals by path (`npm run build` in the repository root first): the trail and
-// the file sink are not public exports.
+// It imports the built package by path (`npm run build` in the repository root first), including internals such
+// as the canonical serializer that it times step by step.
 //
 // Knobs (environment): BENCH_AUDIT_WRITERS concurrent writers (default 64), BENCH_AUDIT_MS per append run (default
 // 3000), BENCH_AUDIT_DIR parent of the log directory (default the OS temp dir: put it on the disk you care about).
@@ -184,7 +184,7 @@ try {
     );
   }
   out.push(
-    `| floor (DESIGN §10, naive single writer, fsync every 5 ms) | ${fmt(FLOOR.append)} | 1.00x | | | | | | |`,
+    `| floor (naive single writer, fsync every 5 ms; a reference figure) | ${fmt(FLOOR.append)} | 1.00x | | | | | | |`,
   );
   out.push('');
   const records = report.records;
@@ -205,7 +205,7 @@ try {
   out.push(
     `| verifyAuditLog, + stream root (every MAC and epoch too) | ${fmt(macMs)} | ${fmt((records / macMs) * 1000)} | ${(((records / macMs) * 1000) / FLOOR.verify).toFixed(2)}x |`,
   );
-  out.push(`| floor (DESIGN §10, naive verifier) | | ${fmt(FLOOR.verify)} | 1.00x |`);
+  out.push(`| floor (naive verifier; a reference figure) | | ${fmt(FLOOR.verify)} | 1.00x |`);
   out.push('');
   out.push(`| one step, alone (${Buffer.byteLength(JSON.stringify(sample))}-byte record) | µs |`);
   out.push('|---|---:|');

@@ -94,7 +94,7 @@ const noopAudit = { write: async () => {}, close: async () => {} };
 const aesKey = createSecretKey(randomBytes(32));
 const closers = [];
 
-/** node-redis as a caller would create it; `timeout: 0` turns its per-command timer off (DESIGN §7). */
+/** node-redis as a caller would create it; `timeout: 0` turns its per-command timer off (that timer costs most of its throughput). */
 async function nodeRedis(commandOptions) {
   const client = createClient({ url, ...(commandOptions === undefined ? {} : { commandOptions }) });
   client.on('error', () => {});

@@ -124,13 +124,3 @@ export async function openAuditKeys(options: OpenAuditKeysOptions): Promise<Audi
   await writeFile(join(home, 'audit-signing.pub'), keys.publicKey.export({ format: 'pem', type: 'spki' }));
   return keys;
 }
-
-/** The stream root of a home's audit keys, for `--stream-key-env` (development keyrings only). */
-export async function readStreamRoot(options: OpenAuditKeysOptions): Promise<Buffer> {
-  const home = options.home ?? phicacheHome();
-  const file = JSON.parse(await readFile(join(home, 'keyring', 'audit-keys.json'), 'utf8')) as AuditKeyFile;
-  return options.provider.unwrapDataKey(
-    { kid: file.stream.kid, wrapped: Buffer.from(file.stream.wrapped, 'base64') },
-    STREAM_CONTEXT,
-  );
-}

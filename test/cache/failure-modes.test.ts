@@ -9,7 +9,7 @@ const session = { class: 'session-token', resource: 'session', id: 's1' };
 const sessionCtx = { tenant: 'st-marys', session: 's1' };
 const hasCode = (code: string) => (error: unknown) => error instanceof PhiCacheError && error.code === code;
 
-describe('failure modes (DESIGN §5)', () => {
+describe('failure modes: key service, store and audit sink down', () => {
   test('key service down, closed class: a write that needs a new data key throws ERR_KEY_SERVICE_UNAVAILABLE, audited', async () => {
     const t = await makeCache();
     t.faults.keys.down = true;

@@ -1,5 +1,5 @@
 /**
- * Real redis-server processes for the tests (DESIGN.md §8): plain, TLS, mutual TLS, ACL users, a 6-node Cluster
+ * Real redis-server processes for the tests, never mocks: plain, TLS, mutual TLS, ACL users, a 6-node Cluster
  * and a Sentinel group, each on free loopback ports with its own temp dir, stopped after.
  *
  * `test/harness/run.mjs` starts one shared fleet for the whole `npm test` run and passes it to the test files in

@@ -15,7 +15,7 @@ async function indexSize(commands: RedisCommands, store: RedisStore, t: string):
   const shards = store.options.tagIndexShards;
   let size = 0;
   for (let n = 0; n < shards; n++) {
-    size += (await commands.zrange(shards === 1 ? t : `${t}:${n}`, 0, -1)).length;
+    size += (await commands.zrange(`${t}:${n}`, 0, -1)).length;
   }
   return size;
 }

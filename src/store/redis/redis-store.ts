@@ -38,7 +38,8 @@ export interface RedisStoreOptions {
   /**
    * Each tag index is split into this many sorted sets named `<tag>:<n>`, so a tag carried by every entry of a
    * tenant does not pin the tenant's writes to one slot. deleteByTag reads every shard. All instances sharing
-   * a Redis must use the same value; raising it later is safe, lowering it strands entries. Default 8; 1..1024.
+   * a Redis must use the same value, and changing it moves keys to other shards: entries written before the
+   * change cannot be purged by tag until they expire, so change it only on an empty cache. Default 8; 1..1024.
    */
   readonly tagIndexShards?: number;
   /** Largest value accepted, in bytes. Default 1 MiB; 1..512 MiB. */
@@ -242,7 +243,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
         const shard = shardOf(key, this.options.tagIndexShards);
         const args = [key, String(options.ttlMs), String(INDEX_MARGIN_MS), String(Date.now())];
         const replies = await Promise.all(
-          tags.map((tag) => this.#script(INDEX, [shardKey(tag, shard, this.options.tagIndexShards)], args)),
+          tags.map((tag) => this.#script(INDEX, [shardKey(tag, shard)], args)),
         );
         scores = replies.map(indexScore);
       }
@@ -346,7 +347,7 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
 
   #shardKeys(tag: string): string[] {
     const shards = this.options.tagIndexShards;
-    return Array.from({ length: shards }, (_, shard) => shardKey(tag, shard, shards));
+    return Array.from({ length: shards }, (_, shard) => shardKey(tag, shard));
   }
 }
 
@@ -382,8 +383,8 @@ function indexScore(reply: unknown): number {
   return reply;
 }
 
-function shardKey(tag: string, shard: number, shards: number): string {
-  return shards === 1 ? tag : `${tag}:${shard}`;
+function shardKey(tag: string, shard: number): string {
+  return `${tag}:${shard}`;
 }
 
 /** FNV-1a: cheap and even enough to spread one tag's members over its shards. */

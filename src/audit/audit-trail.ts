@@ -1,6 +1,7 @@
 import { randomBytes, sign } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../errors.js';
+import { DeadlineTracker } from '../store/redis/deadlines.js';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { type AuditKeys, macEpochOf } from './audit-keys.js';
 import type { AuditSink } from './audit-sink.js';
@@ -23,6 +24,8 @@ export interface AuditTrailOptions {
   readonly checkpointEveryRecords?: number;
   /** A checkpoint at least this often, also when idle, in ms. Default 10,000; 100 to 3,600,000. */
   readonly checkpointEveryMs?: number;
+  /** How long a record may wait for a durable sink before the operation fails closed, in ms. Default 5,000; 100 to 120,000. */
+  readonly deliveryTimeoutMs?: number;
   /** This writer's chain id. Default: the start time and random bytes, new per process. */
   readonly chain?: string;
   /** Milliseconds since the epoch. Default `Date.now`. */
@@ -59,6 +62,8 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
   readonly #keys: AuditKeys;
   readonly #sinks: readonly RecordSink[];
   readonly #durableSinks: number;
+  /** One coarse timer for every record in flight, not a timer per record: a hung disk or collector cannot hang a PHI operation. */
+  readonly #deadlines: DeadlineTracker;
   readonly #everyRecords: number;
   readonly #everyMs: number;
   readonly #clock: () => number;
@@ -81,6 +86,16 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     );
     this.#everyMs = bounded('checkpointEveryMs', options.checkpointEveryMs ?? 10_000, 100, 3_600_000);
     this.#clock = options.clock ?? Date.now;
+    const deliveryTimeoutMs = bounded('deliveryTimeoutMs', options.deliveryTimeoutMs ?? 5000, 100, 120_000);
+    this.#deadlines = new DeadlineTracker(
+      deliveryTimeoutMs,
+      Math.max(25, Math.floor(deliveryTimeoutMs / 4)),
+      ({ command, elapsedMs }) =>
+        new PhiCacheError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `no durable audit sink took ${command} within ${elapsedMs} ms`,
+        ),
+    );
     this.chain = options.chain ?? defaultChainId(this.#clock());
     // The chain id names a directory: no leading dot, so `.` and `..` can never lead a sink out of its folder.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(this.chain)) {
@@ -220,27 +235,23 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     line: string,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
+      const pending = this.#deadlines.start(`${stream} record ${seq}`, reject);
       let durableLeft = this.#durableSinks;
       const causes: unknown[] = [];
       for (const sink of this.#sinks) {
         append(sink, line).then(
           () => {
-            if (sink.durable) resolve();
+            if (sink.durable && this.#deadlines.finish(pending)) resolve();
           },
           (cause: unknown) => {
             this.emit('sink-error', { sink: sink.name, stream, seq, cause });
             if (!sink.durable) return;
             causes.push(cause);
             durableLeft -= 1;
-            if (durableLeft === 0) {
+            if (durableLeft === 0 && this.#deadlines.finish(pending)) {
+              const message = `no durable audit sink took ${stream} record ${seq}`;
               reject(
-                new PhiCacheError(
-                  'ERR_AUDIT_UNAVAILABLE',
-                  `no durable audit sink took ${stream} record ${seq}`,
-                  {
-                    cause: new AggregateError(causes),
-                  },
-                ),
+                new PhiCacheError('ERR_AUDIT_UNAVAILABLE', message, { cause: new AggregateError(causes) }),
               );
             }
           },

@@ -50,6 +50,23 @@ describe('AuditTrail', () => {
     await trail.close();
   });
 
+  test('a durable sink that never answers (a hung disk) fails the write within deliveryTimeoutMs', async () => {
+    const hung: RecordSink = {
+      name: 'hung',
+      durable: true,
+      append: () => new Promise(() => undefined),
+      appendCheckpoint: () => new Promise(() => undefined),
+      close: async () => {},
+    };
+    const trail = new AuditTrail({ keys, sinks: [hung], deliveryTimeoutMs: 200 });
+    const started = Date.now();
+    await assert.rejects(trail.write(event('access', Date.now())), (error: unknown) => {
+      return error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE';
+    });
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 150 && elapsed < 2000, `failed after ${elapsed} ms`);
+  });
+
   test('a trail without a durable sink is refused at construction, and bad options are RangeErrors', () => {
     const volatile = { ...new SwitchableSink('x'), durable: false } as unknown as RecordSink;
     assert.throws(() => new AuditTrail({ keys, sinks: [volatile] }), TypeError);

@@ -175,9 +175,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (tags.some(([, tagValue]) => typeof tagValue !== 'string')) {
       throw new TypeError('tag values must be strings');
     }
-    if (options.ttlMs !== undefined && (!Number.isSafeInteger(options.ttlMs) || options.ttlMs <= 0)) {
-      throw new RangeError('ttlMs must be a positive integer number of milliseconds');
-    }
     const now = this.#clock();
     const names = this.#names.forTenant(ctx.tenant);
     const key = names.reference(ref.class, ref.resource, ref.id);
@@ -205,7 +202,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     ];
     const payload: SealedPayload = { v: decision.value, createdAt: now, expiresAt, tags: storeTags };
     const plaintext = serialize(payload);
-
     if (this.#dataKeys.keyServiceDown(now)) {
       // Writes wait for the key service in every mode: closed throws, miss and read-only drop the write.
       plaintext.fill(0);
@@ -226,8 +222,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       ));
     } catch (error) {
       plaintext.fill(0);
-      // Fail-closed audit holds in every failure mode: a data key whose creation was not recorded is no drop.
-      if (error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE') throw error;
       return this.#dropWrite(ref, ctx, key, decision, error, null);
     }
     plaintext.fill(0);
@@ -576,6 +570,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     error: unknown,
     dek: CachedDek | null,
   ): Promise<WriteReceipt> {
+    // Fail-closed audit holds in every failure mode: an audit failure on the way (a data key's creation that
+    // could not be recorded) is never turned into a dropped write.
+    if (error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE') throw error;
     const receipt: WriteReceipt = {
       stored: false,
       rule: decision.rule,

@@ -1,6 +1,7 @@
 import { randomBytes, sign } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { DeadlineTracker } from '../store/redis/deadlines.js';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { type AuditKeys, macEpochOf } from './audit-keys.js';
@@ -78,15 +79,28 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     this.#keys = options.keys;
     this.#sinks = [...options.sinks];
     this.#durableSinks = this.#sinks.filter((sink) => sink.durable).length;
-    this.#everyRecords = bounded(
+    this.#everyRecords = integerOption(
+      'audit trail',
       'checkpointEveryRecords',
       options.checkpointEveryRecords ?? 1000,
       1,
       1_000_000,
     );
-    this.#everyMs = bounded('checkpointEveryMs', options.checkpointEveryMs ?? 10_000, 100, 3_600_000);
+    this.#everyMs = integerOption(
+      'audit trail',
+      'checkpointEveryMs',
+      options.checkpointEveryMs ?? 10_000,
+      100,
+      3_600_000,
+    );
     this.#clock = options.clock ?? Date.now;
-    const deliveryTimeoutMs = bounded('deliveryTimeoutMs', options.deliveryTimeoutMs ?? 5000, 100, 120_000);
+    const deliveryTimeoutMs = integerOption(
+      'audit trail',
+      'deliveryTimeoutMs',
+      options.deliveryTimeoutMs ?? 5000,
+      100,
+      120_000,
+    );
     this.#deadlines = new DeadlineTracker(
       deliveryTimeoutMs,
       Math.max(25, Math.floor(deliveryTimeoutMs / 4)),
@@ -264,11 +278,4 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
 function defaultChainId(now: number): string {
   const stamp = new Date(now).toISOString().replace(/[:.]/g, '-');
   return `${stamp}-${randomBytes(4).toString('hex')}`;
-}
-
-function bounded(name: string, value: number, minimum: number, maximum: number): number {
-  if (!Number.isSafeInteger(value) || value < minimum || value > maximum) {
-    throw new RangeError(`${name} must be an integer from ${minimum} to ${maximum}`);
-  }
-  return value;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PhiCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { type RedisCommands, RedisReplyError } from '../store/redis/commands.js';
 import { DeadlineTracker } from '../store/redis/deadlines.js';
 import {
@@ -80,8 +81,20 @@ export class RedisInvalidationBus implements InvalidationBus {
     const scope = channel.slice('phc:'.length);
     this.#counterKeys = Array.from({ length: GENERATION_SHARDS }, (_, i) => `phc:g:${scope}:${i}`);
     this.#commands = commands;
-    const commandTimeoutMs = integer('commandTimeoutMs', options.commandTimeoutMs ?? 500, 1, 60_000);
-    this.#subscribeTimeoutMs = integer('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 5_000, 1, 120_000);
+    const commandTimeoutMs = integerOption(
+      'redis invalidation bus',
+      'commandTimeoutMs',
+      options.commandTimeoutMs ?? 500,
+      1,
+      60_000,
+    );
+    this.#subscribeTimeoutMs = integerOption(
+      'redis invalidation bus',
+      'subscribeTimeoutMs',
+      options.subscribeTimeoutMs ?? 5_000,
+      1,
+      120_000,
+    );
     // One sweeping timer for every command in flight, as in RedisStore: publishing is on the write path.
     this.#deadlines = new DeadlineTracker(
       commandTimeoutMs,
@@ -169,11 +182,4 @@ function unavailable(operation: string, error: unknown): unknown {
   return new PhiCacheError('ERR_STORE_UNAVAILABLE', `redis invalidation ${operation} failed`, {
     cause: error,
   });
-}
-
-function integer(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`redis invalidation bus ${name} must be an integer in ${min}..${max}`);
-  }
-  return value;
 }

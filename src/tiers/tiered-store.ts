@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { integerOption } from '../options.js';
 import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../store/cache-store.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { FillFences } from './fill-fences.js';
@@ -109,14 +110,16 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
     if (options.l1 !== undefined && typeof options.l1 !== 'function') {
       throw new TypeError('TieredStore `l1` is a function that makes an empty CacheStore');
     }
-    const l1MaxTtlMs = integer('l1MaxTtlMs', options.l1MaxTtlMs ?? 5_000, 1, 60_000);
-    const generationCheckMs = integer(
+    const l1MaxTtlMs = integerOption('tiered store', 'l1MaxTtlMs', options.l1MaxTtlMs ?? 5_000, 1, 60_000);
+    const generationCheckMs = integerOption(
+      'tiered store',
       'generationCheckMs',
       options.generationCheckMs ?? Math.min(1_000, l1MaxTtlMs),
       Math.min(10, l1MaxTtlMs),
       l1MaxTtlMs,
     );
-    const deliveryGraceMs = integer(
+    const deliveryGraceMs = integerOption(
+      'tiered store',
       'deliveryGraceMs',
       options.deliveryGraceMs ?? Math.min(100, generationCheckMs),
       1,
@@ -367,11 +370,4 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
       this.emit('bus-error', { operation: 'publish', cause });
     }
   }
-}
-
-function integer(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`tiered store ${name} must be an integer in ${min}..${max}`);
-  }
-  return value;
 }

@@ -1,6 +1,7 @@
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { phicacheHome } from '../../keys/providers/local-keyring.js';
+import { integerOption } from '../../options.js';
 import type { AuditStream } from '../audit-event.js';
 import type { AuditRecord, Checkpoint } from '../record.js';
 import { GroupCommit } from './group-commit.js';
@@ -51,8 +52,13 @@ export class FileSink implements RecordSink {
 
   constructor(options: FileSinkOptions = {}) {
     this.dir = options.dir ?? join(phicacheHome(), 'audit');
-    this.#maxFileBytes = atLeast('maxFileBytes', options.maxFileBytes ?? 64 * 1024 * 1024, 1024);
-    this.#maxFileAgeMs = atLeast('maxFileAgeMs', options.maxFileAgeMs ?? 86_400_000, 1000);
+    this.#maxFileBytes = integerOption(
+      'file sink',
+      'maxFileBytes',
+      options.maxFileBytes ?? 64 * 1024 * 1024,
+      1024,
+    );
+    this.#maxFileAgeMs = integerOption('file sink', 'maxFileAgeMs', options.maxFileAgeMs ?? 86_400_000, 1000);
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -130,11 +136,4 @@ export class FileSink implements RecordSink {
 async function writeDurably(handle: FileHandle, text: string): Promise<void> {
   await handle.appendFile(text);
   await handle.datasync();
-}
-
-function atLeast(name: string, value: number, minimum: number): number {
-  if (!Number.isSafeInteger(value) || value < minimum) {
-    throw new RangeError(`file sink ${name} must be an integer of at least ${minimum}`);
-  }
-  return value;
 }

@@ -1,4 +1,5 @@
 import { PhiCacheError } from '../../errors.js';
+import { integerOption } from '../../options.js';
 import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../cache-store.js';
 import { ExpiryHeap } from './expiry-heap.js';
 
@@ -44,14 +45,22 @@ export class MemoryStore implements CacheStore {
   #bytes = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#maxBytes = positive('maxBytes', options.maxBytes ?? 64 * 1024 * 1024);
-    this.#maxEntries = positive('maxEntries', options.maxEntries ?? 100_000);
-    this.#maxEntryBytes = positive(
+    this.#maxBytes = integerOption('memory store', 'maxBytes', options.maxBytes ?? 64 * 1024 * 1024, 1);
+    this.#maxEntries = integerOption('memory store', 'maxEntries', options.maxEntries ?? 100_000, 1);
+    const defaultEntryBytes = Math.min(1024 * 1024, this.#maxBytes);
+    this.#maxEntryBytes = integerOption(
+      'memory store',
       'maxEntryBytes',
-      options.maxEntryBytes ?? Math.min(1024 * 1024, this.#maxBytes),
+      options.maxEntryBytes ?? defaultEntryBytes,
+      1,
     );
     if (this.#maxEntryBytes > this.#maxBytes) throw new RangeError('maxEntryBytes must not exceed maxBytes');
-    const sweepIntervalMs = positive('sweepIntervalMs', options.sweepIntervalMs ?? 1000);
+    const sweepIntervalMs = integerOption(
+      'memory store',
+      'sweepIntervalMs',
+      options.sweepIntervalMs ?? 1000,
+      1,
+    );
     this.#clock = options.clock ?? Date.now;
     this.#sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.#sweeper.unref();
@@ -184,10 +193,4 @@ export class MemoryStore implements CacheStore {
       if (keys?.size === 0) this.#tags.delete(tag);
     }
   }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new RangeError(`memory store ${name} must be a positive integer`);
-  return value;
 }

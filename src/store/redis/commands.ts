@@ -141,3 +141,32 @@ export function checkConnectionOptions(options: RedisConnectionOptions): { conne
   }
   return { connectTimeoutMs };
 }
+
+/** Starts listening on a channel; resolves to the function that stops it. */
+export type Listen = NonNullable<RedisCommands['subscribe']>;
+
+/**
+ * Adds SUBSCRIBE over a binding's `listen`, and makes `close()` first end the subscriptions still open. Each stop
+ * runs once, however often it is called.
+ */
+export function withSubscriptions(commands: RedisCommands, listen: Listen | undefined): RedisCommands {
+  if (listen === undefined) return commands;
+  const open = new Set<() => Promise<void>>();
+  commands.subscribe = async (channel, onMessage) => {
+    const stop = await listen(channel, onMessage);
+    let stopped: Promise<void> | undefined;
+    const end = () => {
+      open.delete(end);
+      stopped ??= stop();
+      return stopped;
+    };
+    open.add(end);
+    return end;
+  };
+  const closeClient = commands.close;
+  commands.close = async () => {
+    await Promise.all([...open].map((end) => end()));
+    await closeClient();
+  };
+  return commands;
+}

@@ -10,6 +10,7 @@ import {
   type RedisConnectionOptions,
   RedisReplyError,
   type RedisTlsOptions,
+  withSubscriptions,
 } from './commands.js';
 import { closeWithin, connectWithin, ignore } from './lifecycle.js';
 
@@ -172,8 +173,7 @@ function withPubSub(
     commands.publish = (channel, message) => publish.call(client, channel, message).catch(fail);
   }
   if (makeSubscriber === undefined) return commands;
-  const open = new Set<() => Promise<void>>();
-  commands.subscribe = async (channel, onMessage) => {
+  return withSubscriptions(commands, async (channel, onMessage) => {
     const subscriber = makeSubscriber();
     subscriber.on('error', ignore);
     subscriber.on('messageBuffer', (from: Buffer, message: Buffer) => {
@@ -191,24 +191,12 @@ function withPubSub(
       subscriber.disconnect();
       fail(error);
     }
-    let stopped: Promise<void> | undefined;
-    const end = () => {
-      open.delete(end);
-      stopped ??= closeWithin(
+    return () =>
+      closeWithin(
         () => subscriber.quit(),
         () => subscriber.disconnect(),
       );
-      return stopped;
-    };
-    open.add(end);
-    return end;
-  };
-  const closeClient = commands.close;
-  commands.close = async () => {
-    await Promise.all([...open].map((end) => end()));
-    await closeClient();
-  };
-  return commands;
+  });
 }
 
 /** ioredis routes each command by its own key positions, so a Cluster takes the same calls as a client. */

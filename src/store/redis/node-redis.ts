@@ -5,11 +5,13 @@
 import { PhiCacheError } from '../../errors.js';
 import {
   checkConnectionOptions,
+  type Listen,
   type RedisArg,
   type RedisCommands,
   type RedisConnectionOptions,
   RedisReplyError,
   type RedisTlsOptions,
+  withSubscriptions,
 } from './commands.js';
 import { closeWithin, connectWithin, ignore } from './lifecycle.js';
 import { type Send, sendCommands } from './send.js';
@@ -89,7 +91,7 @@ export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisC
   const keep = async () => undefined;
   if ('client' in source) {
     const commands = overClient(redis, source.client.withCommandOptions(commandOptions), keep);
-    return withPubSub(commands, duplicateListener(redis, source.client, DEFAULT_CONNECT_TIMEOUT_MS));
+    return withSubscriptions(commands, duplicateListener(redis, source.client, DEFAULT_CONNECT_TIMEOUT_MS));
   }
   if ('cluster' in source && isClusterClient(source.cluster)) {
     const commands = overCluster(
@@ -98,11 +100,11 @@ export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisC
       commandOptions,
       keep,
     );
-    return withPubSub(commands, ownListener(redis, source.cluster));
+    return withSubscriptions(commands, ownListener(redis, source.cluster));
   }
   if ('sentinel' in source && isSentinelClient(source.sentinel)) {
     const commands = overSentinel(redis, source.sentinel.withCommandOptions(commandOptions), keep);
-    return withPubSub(commands, ownListener(redis, source.sentinel));
+    return withSubscriptions(commands, ownListener(redis, source.sentinel));
   }
   return connect(redis, source as RedisConnectionOptions, commandOptions);
 }
@@ -136,7 +138,7 @@ async function connect(
         () => client.destroy(),
       ),
     );
-    return withPubSub(
+    return withSubscriptions(
       commands,
       duplicateListener(redis, client as unknown as NodeRedisClientLike, connectTimeoutMs),
     );
@@ -155,7 +157,7 @@ async function connect(
         () => cluster.destroy(),
       ),
     );
-    return withPubSub(commands, ownListener(redis, cluster as unknown as NodeRedisClusterLike));
+    return withSubscriptions(commands, ownListener(redis, cluster as unknown as NodeRedisClusterLike));
   }
   const sentinel = options.sentinel!;
   const sentinelClient = redis.createSentinel({
@@ -178,7 +180,7 @@ async function connect(
       () => sentinelClient.destroy(),
     ),
   );
-  return withPubSub(commands, ownListener(redis, sentinelClient as unknown as NodeRedisSentinelLike));
+  return withSubscriptions(commands, ownListener(redis, sentinelClient as unknown as NodeRedisSentinelLike));
 }
 
 function overClient(
@@ -225,34 +227,9 @@ function overCluster(
   return withPublish(sendCommands(send, { scan: false, masters, close }), send);
 }
 
-type Listen = NonNullable<RedisCommands['subscribe']>;
-
 /** PUBLISH names no key: `send` routes it to any node, and on a Cluster Redis 7 forwards it to all the others. */
 function withPublish(commands: RedisCommands, send: Send): RedisCommands {
   commands.publish = async (channel, message) => Number(await send(undefined, ['PUBLISH', channel, message]));
-  return commands;
-}
-
-/** Adds SUBSCRIBE when the client can listen; `close()` then first ends the subscriptions still open. */
-function withPubSub(commands: RedisCommands, listen: Listen | undefined): RedisCommands {
-  if (listen === undefined) return commands;
-  const open = new Set<() => Promise<void>>();
-  commands.subscribe = async (channel, onMessage) => {
-    const stop = await listen(channel, onMessage);
-    let stopped: Promise<void> | undefined;
-    const end = () => {
-      open.delete(end);
-      stopped ??= stop();
-      return stopped;
-    };
-    open.add(end);
-    return end;
-  };
-  const closeClient = commands.close;
-  commands.close = async () => {
-    await Promise.all([...open].map((end) => end()));
-    await closeClient();
-  };
   return commands;
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../../errors.js';
+import { integerOption } from '../../options.js';
 import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../cache-store.js';
 import {
   type BreakerState,
@@ -109,8 +110,15 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     if (typeof commands !== 'object' || commands === null || typeof commands.get !== 'function') {
       throw new TypeError('RedisStore needs RedisCommands: use nodeRedisCommands() or ioredisCommands()');
     }
-    const commandTimeoutMs = integer('commandTimeoutMs', options.commandTimeoutMs ?? 500, 1, 60_000);
-    const sweepIntervalMs = integer(
+    const commandTimeoutMs = integerOption(
+      'redis store',
+      'commandTimeoutMs',
+      options.commandTimeoutMs ?? 500,
+      1,
+      60_000,
+    );
+    const sweepIntervalMs = integerOption(
+      'redis store',
       'sweepIntervalMs',
       options.sweepIntervalMs ?? Math.min(100, Math.max(1, Math.round(commandTimeoutMs / 10))),
       1,
@@ -119,9 +127,21 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     this.options = Object.freeze({
       commandTimeoutMs,
       sweepIntervalMs,
-      tagIndexShards: integer('tagIndexShards', options.tagIndexShards ?? 8, 1, 1024),
-      maxEntryBytes: integer('maxEntryBytes', options.maxEntryBytes ?? 1024 * 1024, 1, 512 * 1024 * 1024),
-      purgeConcurrency: integer('purgeConcurrency', options.purgeConcurrency ?? 32, 1, 1024),
+      tagIndexShards: integerOption('redis store', 'tagIndexShards', options.tagIndexShards ?? 8, 1, 1024),
+      maxEntryBytes: integerOption(
+        'redis store',
+        'maxEntryBytes',
+        options.maxEntryBytes ?? 1024 * 1024,
+        1,
+        512 * 1024 * 1024,
+      ),
+      purgeConcurrency: integerOption(
+        'redis store',
+        'purgeConcurrency',
+        options.purgeConcurrency ?? 32,
+        1,
+        1024,
+      ),
       breaker: resolveBreakerOptions(options.breaker),
     });
     this.#commands = commands;
@@ -403,11 +423,4 @@ function unavailable(operation: string, error: unknown): unknown {
   if (error instanceof PhiCacheError || error instanceof TypeError || error instanceof RangeError)
     return error;
   return new PhiCacheError('ERR_STORE_UNAVAILABLE', `redis ${operation} failed`, { cause: error });
-}
-
-function integer(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`redis store ${name} must be an integer in ${min}..${max}`);
-  }
-  return value;
 }

@@ -49,7 +49,8 @@ export type {
   KeyProvider,
   WrappedDataKey,
 } from './keys/key-provider.js';
-export { LocalKeyring, type LocalKeyringOptions, phicacheHome } from './keys/providers/local-keyring.js';
+export { LocalKeyring, type LocalKeyringOptions } from './keys/providers/local-keyring.js';
+export { phicacheHome } from './runtime/phicache-home.js';
 export { type TtlAuditOptions, type TtlAuditReport, type TtlFinding, ttlAudit } from './ops/ttl-audit.js';
 export {
   type DataClass,

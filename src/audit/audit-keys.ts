@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { canonicalEncode } from '../crypto/canonical.js';
 import { PhiCacheError } from '../errors.js';
 import type { KeyProvider } from '../keys/key-provider.js';
-import { phicacheHome } from '../keys/providers/local-keyring.js';
+import { phicacheHome } from '../runtime/phicache-home.js';
 
 /** Keys of the audit trail: an Ed25519 pair that signs checkpoints, and the root of the record MAC keys. */
 export interface AuditKeys {

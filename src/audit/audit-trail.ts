@@ -2,7 +2,7 @@ import { randomBytes, sign } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
-import { DeadlineTracker } from '../store/redis/deadlines.js';
+import { DeadlineTracker } from '../runtime/deadlines.js';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { type AuditKeys, macEpochOf } from './audit-keys.js';
 import type { AuditSink } from './audit-sink.js';

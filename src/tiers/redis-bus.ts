@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PhiCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import { type RedisCommands, RedisReplyError } from '../store/redis/commands.js';
-import { DeadlineTracker } from '../store/redis/deadlines.js';
+import { DeadlineTracker } from '../runtime/deadlines.js';
 import {
   assertStoreName,
   generationShard,

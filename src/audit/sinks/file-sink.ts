@@ -1,6 +1,6 @@
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { phicacheHome } from '../../keys/providers/local-keyring.js';
+import { phicacheHome } from '../../runtime/phicache-home.js';
 import { integerOption } from '../../options.js';
 import type { AuditStream } from '../audit-event.js';
 import type { AuditRecord, Checkpoint } from '../record.js';

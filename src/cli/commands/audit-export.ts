@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { openAuditKeys } from '../../audit/audit-keys.js';
 import { type ExportManifest, exportAuditLog } from '../../audit/export.js';
 import { PhiCacheError } from '../../errors.js';
-import { LocalKeyring, phicacheHome } from '../../keys/providers/local-keyring.js';
+import { LocalKeyring } from '../../keys/providers/local-keyring.js';
+import { phicacheHome } from '../../runtime/phicache-home.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditExportCommand: Command = {

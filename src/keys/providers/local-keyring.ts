@@ -3,6 +3,7 @@ import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalEncode } from '../../crypto/canonical.js';
 import { PhiCacheError } from '../../errors.js';
+import { phicacheHome } from '../../runtime/phicache-home.js';
 import type {
   EncryptionContext,
   GeneratedDataKey,
@@ -38,10 +39,6 @@ interface KeyringFile {
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-
-export function phicacheHome(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  return env.PHICACHE_HOME ?? './.phicache';
-}
 
 /**
  * A development keyring: KEKs kept in a file under PHICACHE_HOME (mode 0600). It stands in for a KMS so the

@@ -10,7 +10,7 @@ import {
   resolveBreakerOptions,
 } from './circuit-breaker.js';
 import { type RedisArg, type RedisCommands, RedisReplyError } from './commands.js';
-import { DeadlineTracker } from './deadlines.js';
+import { DeadlineTracker } from '../../runtime/deadlines.js';
 import {
   DELETE_IF_TAGGED_SCRIPT,
   frame,

@@ -1,36 +1,30 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { type AccessContext, checkContext, checkRef, type EntryRef } from './access.js';
+import { auditEventOf } from './audit/access-event.js';
 import type { AuditAction, AuditEvent, AuditOutcome } from './audit/audit-event.js';
-import { streamOf } from './audit/audit-event.js';
 import type { AuditSink } from './audit/audit-sink.js';
-import { canonicalJson } from './audit/canonical-json.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
 import { NoncePool } from './crypto/nonce-pool.js';
+import { decodePayload, encodePayload, type SealedPayload } from './crypto/payload-codec.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
 import { checkedKeyProvider } from './keys/checked-provider.js';
 import { DataKeys } from './keys/data-keys.js';
 import { type CachedDek, DekCache, type DekCacheOptions } from './keys/dek-cache.js';
+import { entryKey, scopeTags } from './keys/entry-names.js';
 import type { KeyProvider } from './keys/key-provider.js';
+import { withLiveKey } from './keys/live-key.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
-import { type DataClass, Policy, type PolicyDecision } from './policy/policy.js';
+import { integerOption } from './options.js';
+import { longestCapMs, policyDigest } from './policy/digest.js';
+import { type Failure, failureResponse } from './policy/failure-mode.js';
+import { Policy, type PolicyDecision } from './policy/policy.js';
+import { PurgeLedger } from './purge/purge-ledger.js';
+import { Purges } from './purge/purges.js';
+import { SingleFlight } from './runtime/single-flight.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 
-/** What is cached: a data class from the policy and a reference within it. `id` may be a patient id: it is never stored raw. */
-export interface EntryRef {
-  readonly class: string;
-  readonly resource: string;
-  readonly id: string;
-}
-
-/** Who asks, why, and within which scope. PHI classes require `principal` and `purpose`. */
-export interface AccessContext {
-  readonly tenant: string;
-  readonly user?: string;
-  readonly session?: string;
-  readonly principal?: string;
-  readonly purpose?: string;
-}
+export type { AccessContext, EntryRef } from './access.js';
 
 export interface SetOptions {
   /** Time to live in ms; at most the class cap. Default: the class default. */
@@ -40,13 +34,13 @@ export interface SetOptions {
 }
 
 export interface WriteReceipt {
-  /** False when the write was dropped under the class's failure mode (store or key service down). */
+  /** False when the write was dropped: the class's failure mode (store or key service down), or a purge it lost to. */
   readonly stored: boolean;
   readonly rule: string;
   readonly ttlMs: number;
   /** The reference hash, as in the audit trail. */
   readonly key: string;
-  /** Top-level fields removed by the class's allow list. */
+  /** Fields removed by the class's allow list. */
   readonly strippedFields: number;
 }
 
@@ -59,10 +53,22 @@ export interface PhiCacheOptions {
   /** Recorded as the actor's service in every audit event. */
   readonly service: string;
   readonly dekCache?: DekCacheOptions;
-  /** How long new writes use one data key before moving to a new one, in ms. Default 1 hour. */
+  /** How long new writes use one data key before moving to a new one, in ms. Default 1 hour; at least 1,000. */
   readonly dekEpochMs?: number;
   /** Deadline of one key service call (generate, unwrap), in ms. Default 5,000; 1 to 120,000. */
   readonly keyServiceTimeoutMs?: number;
+  /**
+   * Deadline of a getOrSet factory, in ms: past it every caller waiting for the entry gets ERR_FACTORY_TIMEOUT, the
+   * entry is free for the next caller, and whatever the factory returns later is not cached. Default 10,000;
+   * 1 to 600,000.
+   */
+  readonly factoryTimeoutMs?: number;
+  /**
+   * How long this instance trusts what it last read of other instances' purges, in ms: a purge, delete or tenant
+   * shred made on another instance sharing the store is obeyed here at most this long after it. Default 1,000;
+   * 1 to 60,000. Purges made here are obeyed here at once.
+   */
+  readonly purgeRefreshMs?: number;
   /** Milliseconds since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
 }
@@ -79,15 +85,32 @@ export interface PhiCacheEvents {
   'key-service-error': [{ operation: 'get' | 'set'; className: string; cause: unknown }];
 }
 
-interface SealedPayload {
-  v: unknown;
-  createdAt: number;
-  expiresAt: number;
-  tags: string[];
+type Allowed = PolicyDecision & { effect: 'allow' };
+
+/** One operation on one entry, as decided: what every step below needs to act and to audit. */
+interface EntryOp {
+  readonly ref: EntryRef;
+  readonly ctx: AccessContext;
+  readonly names: TenantNames;
+  /** The reference hash recorded in the audit trail. */
+  readonly key: string;
+  readonly decision: Allowed;
+  readonly storeKey: string;
 }
+
+/** Where a getOrSet fill started: its data is as old as this, and purges after it must win. */
+interface FillStart {
+  readonly createdAt: number;
+  readonly sequence: number;
+}
+
+/** A fill's result, shared by every caller that joined it. */
+type FillResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 const DEFAULT_EPOCH_MS = 3_600_000;
 const ALLOW_PURGE = { effect: 'allow', rule: 'POL-PURGE-01' } as const;
+/** Extra memory of a purge past the longest cap, for clock skew between instances. */
+const PURGE_GRACE_MS = 60_000;
 
 /**
  * The one place where policy, keys, crypto, store and audit meet. Every operation is decided by the policy,
@@ -102,11 +125,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #names: NameKeyring;
   readonly #dekCache: DekCache;
   readonly #dataKeys: DataKeys;
+  readonly #ledger: PurgeLedger;
+  readonly #purges: Purges;
   readonly #nonces = new NoncePool();
-  readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #fills = new SingleFlight<FillResult>();
+  readonly #factoryTimeoutMs: number;
   #closed = false;
 
-  private constructor(options: PhiCacheOptions, nameSecret: Buffer) {
+  private constructor(options: PhiCacheOptions, nameSecret: Buffer, epochMs: number) {
     super();
     this.#policy = options.policy;
     this.#store = options.store ?? new MemoryStore();
@@ -115,14 +141,32 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#clock = options.clock ?? Date.now;
     this.#names = new NameKeyring(nameSecret);
     this.#dekCache = new DekCache(options.dekCache);
+    this.#factoryTimeoutMs = integerOption(
+      'PhiCache',
+      'factoryTimeoutMs',
+      options.factoryTimeoutMs ?? 10_000,
+      1,
+      600_000,
+    );
     this.#dataKeys = new DataKeys({
       provider: checkedKeyProvider(options.keys, options.keyServiceTimeoutMs),
       store: this.#store,
       cache: this.#dekCache,
-      epochMs: options.dekEpochMs ?? DEFAULT_EPOCH_MS,
+      epochMs,
       clock: this.#clock,
-      onCreate: (dek) => this.#auditKeyCreated(dek),
+      onCreate: (dek) => this.#auditKey('key.create', dek),
+      onDamaged: (dek) => this.#auditKey('key.damaged', dek),
     });
+    this.#ledger = new PurgeLedger({
+      store: this.#store,
+      // An embedded store is this process's own: nobody else can write an entry back into it or purge it.
+      shared: !(this.#store instanceof MemoryStore),
+      clock: this.#clock,
+      retainMs: longestCapMs(this.#policy) + PURGE_GRACE_MS,
+      refreshMs: integerOption('PhiCache', 'purgeRefreshMs', options.purgeRefreshMs ?? 1000, 1, 60_000),
+      maxNames: 100_000,
+    });
+    this.#purges = new Purges(this.#store, this.#ledger, this.#dataKeys, this.#clock);
   }
 
   static async create(options: PhiCacheOptions): Promise<PhiCache> {
@@ -146,7 +190,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       throw new RangeError('dekEpochMs must be an integer of at least 1000 ms');
     }
     const nameSecret = await checkedKeyProvider(options.keys, options.keyServiceTimeoutMs).nameSecret();
-    const cache = new PhiCache(options, nameSecret);
+    const cache = new PhiCache(options, nameSecret, epochMs);
     await cache.#auditPolicyLoad();
     return cache;
   }
@@ -158,6 +202,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
 
   /** The reference hash of an entry: what audit events record and `phicache audit hash` prints. */
   referenceHash(ref: EntryRef, tenant: string): string {
+    this.#assertOpen();
     checkRef(ref);
     return this.#names.forTenant(tenant).reference(ref.class, ref.resource, ref.id);
   }
@@ -171,6 +216,181 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
+    return (await this.#write(ref, value, ctx, options, undefined)).receipt;
+  }
+
+  async get<T = unknown>(ref: EntryRef, ctx: AccessContext): Promise<T | undefined> {
+    this.#assertOpen();
+    checkRef(ref);
+    checkContext(ctx);
+    const op = await this.#decideRead(ref, ctx, 'get');
+    return (await this.#read(op)) as T | undefined;
+  }
+
+  /**
+   * The cached value, or the factory's result cached and returned; either way the value as the policy let it be
+   * stored (fields it strips are stripped from what is returned too). Concurrent callers of one entry share one
+   * factory call; each caller's access is still decided and audited under its own context. A fill that started
+   * before a purge or delete of the entry is not cached after it (PHI-PURGE-01).
+   */
+  async getOrSet<T>(
+    ref: EntryRef,
+    ctx: AccessContext,
+    factory: () => T | Promise<T>,
+    options: SetOptions = {},
+  ): Promise<T> {
+    this.#assertOpen();
+    checkRef(ref);
+    checkContext(ctx);
+    if (typeof factory !== 'function') throw new TypeError('getOrSet needs a factory function');
+    const op = await this.#decideRead(ref, ctx, 'get');
+    const coalesced = this.#fills.has(op.storeKey);
+    let abandoned = false;
+    const flight = this.#fills.run(op.storeKey, () => this.#fill(op, factory, options, () => abandoned), {
+      ms: this.#factoryTimeoutMs,
+      expired: () => {
+        abandoned = true;
+        return new PhiCacheError(
+          'ERR_FACTORY_TIMEOUT',
+          `the getOrSet factory did not settle within ${this.#factoryTimeoutMs} ms`,
+        );
+      },
+    });
+    let result: FillResult;
+    try {
+      result = await flight;
+    } catch (error) {
+      // The fill's own steps audited what they did; what is left to record is this caller's failed access.
+      if (coalesced || isFactoryTimeout(error)) {
+        await this.#record('get', op, null, { result: 'error', code: codeOf(error) });
+      }
+      throw error;
+    }
+    if (!result.ok) {
+      if (coalesced) await this.#record('get', op, null, { result: 'error', code: 'ERR_FACTORY_FAILED' });
+      throw result.error;
+    }
+    if (coalesced) await this.#record('get', op, null, { result: 'hit', code: 'COALESCED' });
+    return result.value as T;
+  }
+
+  async delete(ref: EntryRef, ctx: AccessContext): Promise<boolean> {
+    this.#assertOpen();
+    checkRef(ref);
+    checkContext(ctx);
+    const op = await this.#decideRead(ref, ctx, 'delete');
+    let deleted: boolean;
+    try {
+      deleted = await this.#purges.entry(op.names, op.storeKey);
+    } catch (error) {
+      this.emit('store-error', { operation: 'delete', className: ref.class, cause: error });
+      await this.#record('delete', op, null, { result: 'error', code: codeOf(error) });
+      throw new PhiCacheError('ERR_STORE_UNAVAILABLE', `the ${this.#store.name} store failed to delete`, {
+        cause: error,
+      });
+    }
+    await this.#record('delete', op, null, { result: 'ok', count: deleted ? 1 : 0 });
+    return deleted;
+  }
+
+  /** Purges every entry of the tenant carrying the tag, in any class (a corrected lab result, say). */
+  async purgeTag(ctx: AccessContext, kind: string, value: string): Promise<number> {
+    this.#assertOpen();
+    checkContext(ctx);
+    if (typeof kind !== 'string' || typeof value !== 'string')
+      throw new TypeError('purgeTag needs a kind and a value');
+    const names = this.#names.forTenant(ctx.tenant);
+    const tag = names.tag(kind, value);
+    return this.#purge('purge.tag', ctx, tag, () => this.#purges.tag(names, tag));
+  }
+
+  /** Purges every entry of one user's or one session's scope (logout, session end, consent withdrawn). */
+  async purgeScope(
+    ctx: AccessContext,
+    scope: { readonly user: string } | { readonly session: string },
+  ): Promise<number> {
+    this.#assertOpen();
+    checkContext(ctx);
+    const names = this.#names.forTenant(ctx.tenant);
+    const tag =
+      'user' in scope && typeof scope.user === 'string'
+        ? names.scope('user', scope.user)
+        : 'session' in scope && typeof scope.session === 'string'
+          ? names.scope('session', scope.session)
+          : undefined;
+    if (tag === undefined) throw new TypeError('purgeScope needs { user } or { session }');
+    return this.#purge('purge.scope', ctx, tag, () => this.#purges.tag(names, tag));
+  }
+
+  /**
+   * Crypto-shreds a tenant: destroys its data keys (in the store and in memory; other instances drop theirs within
+   * `purgeRefreshMs`), so every entry sealed under them is unreadable wherever a copy survives, then deletes its
+   * entries.
+   */
+  async purgeTenant(ctx: AccessContext): Promise<number> {
+    this.#assertOpen();
+    checkContext(ctx);
+    const names = this.#names.forTenant(ctx.tenant);
+    return this.#purge('purge.tenant', ctx, names.tenantTag, () => this.#purges.tenant(ctx.tenant, names));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dekCache.clear();
+    this.#names.close();
+    this.#ledger.clear();
+    await this.#store.close();
+    await this.#audit.close();
+  }
+
+  /** After close the name secret and data keys are zeroed: refuse rather than derive names from zeros. */
+  #assertOpen(): void {
+    if (this.#closed) throw new TypeError('this PhiCache is closed');
+  }
+
+  /** The policy's read decision for an entry; a refusal is audited and thrown. */
+  async #decideRead(ref: EntryRef, ctx: AccessContext, action: 'get' | 'delete'): Promise<EntryOp> {
+    const names = this.#names.forTenant(ctx.tenant);
+    const key = names.reference(ref.class, ref.resource, ref.id);
+    const decision = this.#policy.decideRead(
+      { className: ref.class, scope: ctx, principal: ctx.principal, purpose: ctx.purpose },
+      this.#clock(),
+    );
+    if (decision.effect === 'deny') return this.#refuse(action, ref, ctx, key, decision);
+    const storeKey = entryKey(names, decision.dataClass, ref.resource, ref.id, ctx);
+    return { ref, ctx, names, key, decision, storeKey };
+  }
+
+  /** The leader of a getOrSet: read, else call the factory and write what the policy lets through. */
+  async #fill(
+    op: EntryOp,
+    factory: () => unknown,
+    options: SetOptions,
+    abandoned: () => boolean,
+  ): Promise<FillResult> {
+    const start: FillStart = { createdAt: this.#clock(), sequence: this.#ledger.sequence };
+    const cached = await this.#read(op);
+    if (cached !== undefined) return { ok: true, value: cached };
+    let value: unknown;
+    try {
+      value = await factory();
+    } catch (error) {
+      return { ok: false, error };
+    }
+    // Past its deadline nobody waits for this value, and a later fill may already have cached a newer one.
+    if (abandoned()) return { ok: true, value: undefined };
+    const written = await this.#write(op.ref, value, op.ctx, options, start);
+    return { ok: true, value: written.value };
+  }
+
+  async #write(
+    ref: EntryRef,
+    value: unknown,
+    ctx: AccessContext,
+    options: SetOptions,
+    fill: FillStart | undefined,
+  ): Promise<{ receipt: WriteReceipt; value: unknown }> {
     const tags = Object.entries(options.tags ?? {});
     if (tags.some(([, tagValue]) => typeof tagValue !== 'string')) {
       throw new TypeError('tag values must be strings');
@@ -191,407 +411,275 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       now,
     );
     if (decision.effect === 'deny') return this.#refuse('set', ref, ctx, key, decision);
-
     const dataClass = decision.dataClass;
-    const storeKey = this.#entryKey(names, dataClass, ref, ctx);
-    const expiresAt = now + decision.ttlMs;
+    const op: EntryOp = {
+      ref,
+      ctx,
+      names,
+      key,
+      decision,
+      storeKey: entryKey(names, dataClass, ref.resource, ref.id, ctx),
+    };
     const storeTags = [
       names.tenantTag,
       ...scopeTags(names, dataClass, ctx),
       ...tags.map(([kind, tagValue]) => names.tag(kind, tagValue)),
     ];
-    const payload: SealedPayload = { v: decision.value, createdAt: now, expiresAt, tags: storeTags };
-    const plaintext = serialize(payload);
-    if (this.#dataKeys.keyServiceDown(now)) {
-      // Writes wait for the key service in every mode: closed throws, miss and read-only drop the write.
-      plaintext.fill(0);
-      const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
-      return this.#dropWrite(ref, ctx, key, decision, down, null);
-    }
-    let dek: CachedDek;
-    let envelope: Buffer;
-    try {
-      ({ dek, envelope } = await this.#seal(
-        ctx.tenant,
-        names,
-        decision,
-        plaintext,
-        expiresAt,
-        storeKey,
-        now,
-      ));
-    } catch (error) {
-      plaintext.fill(0);
-      return this.#dropWrite(ref, ctx, key, decision, error, null);
-    }
-    plaintext.fill(0);
-    try {
-      await this.#store.set(storeKey, envelope, { ttlMs: decision.ttlMs, tags: storeTags });
-    } catch (error) {
-      if (error instanceof PhiCacheError && error.code === 'ERR_VALUE_TOO_LARGE') {
-        await this.#record('set', ref.class, ctx, key, dek, decision, { result: 'error', code: error.code });
-        throw error;
-      }
-      return this.#dropWrite(ref, ctx, key, decision, error, dek);
-    }
-    try {
-      await this.#record('set', ref.class, ctx, key, dek, decision, { result: 'ok' });
-    } catch (error) {
-      // An entry whose write could not be audited must not stay readable.
-      await this.#store.delete(storeKey).catch(() => undefined);
-      throw error;
-    }
-    return {
-      stored: true,
+    const receipt = (stored: boolean): WriteReceipt => ({
+      stored,
       rule: decision.rule,
       ttlMs: decision.ttlMs,
       key,
       strippedFields: decision.strippedFields.length,
-    };
-  }
+    });
+    const json = serializedValue(decision);
+    const createdAt = fill?.createdAt ?? now;
 
-  async get<T = unknown>(ref: EntryRef, ctx: AccessContext): Promise<T | undefined> {
-    this.#assertOpen();
-    checkRef(ref);
-    checkContext(ctx);
-    const { decision, names, key } = this.#decideRead(ref, ctx);
-    if (decision.effect === 'deny') return this.#refuse('get', ref, ctx, key, decision);
-    const storeKey = this.#entryKey(names, decision.dataClass, ref, ctx);
-    return (await this.#read(ref, ctx, names, key, decision, storeKey)) as T | undefined;
-  }
-
-  /**
-   * The cached value, or the factory's result cached and returned. Concurrent callers of one entry share one
-   * factory call; each caller's access is still decided and audited under its own context.
-   */
-  async getOrSet<T>(
-    ref: EntryRef,
-    ctx: AccessContext,
-    factory: () => T | Promise<T>,
-    options: SetOptions = {},
-  ): Promise<T> {
-    this.#assertOpen();
-    checkRef(ref);
-    checkContext(ctx);
-    if (typeof factory !== 'function') throw new TypeError('getOrSet needs a factory function');
-    const { decision, names, key } = this.#decideRead(ref, ctx);
-    if (decision.effect === 'deny') return this.#refuse('get', ref, ctx, key, decision);
-    const storeKey = this.#entryKey(names, decision.dataClass, ref, ctx);
-    const running = this.#inflight.get(storeKey);
-    if (running !== undefined) {
-      let value: T;
-      try {
-        value = (await running) as T;
-      } catch (error) {
-        // Every caller's access is audited, also when the shared call failed.
-        await this.#record('get', ref.class, ctx, key, null, decision, {
-          result: 'error',
-          code: codeOf(error),
-        });
-        throw error;
-      }
-      await this.#record('get', ref.class, ctx, key, null, decision, { result: 'hit', code: 'COALESCED' });
-      return value;
-    }
-    const work = (async () => {
-      const cached = await this.#read(ref, ctx, names, key, decision, storeKey);
-      if (cached !== undefined) return cached as T;
-      const value = await factory();
-      await this.set(ref, value, ctx, options);
-      return value;
-    })();
-    this.#inflight.set(storeKey, work);
+    // PHI-PURGE-01: a fill loses to every purge of its names since it started, here or (as far as this instance
+    // has read) elsewhere; a plain write only needs to know whether its tenant was shredded meanwhile.
+    let purgedAt: number;
     try {
-      return await work;
-    } finally {
-      this.#inflight.delete(storeKey);
-    }
-  }
-
-  async delete(ref: EntryRef, ctx: AccessContext): Promise<boolean> {
-    this.#assertOpen();
-    checkRef(ref);
-    checkContext(ctx);
-    const { decision, names, key } = this.#decideRead(ref, ctx);
-    if (decision.effect === 'deny') return this.#refuse('delete', ref, ctx, key, decision);
-    const storeKey = this.#entryKey(names, decision.dataClass, ref, ctx);
-    let deleted: boolean;
-    try {
-      deleted = await this.#store.delete(storeKey);
+      purgedAt = await this.#ledger.latest(
+        names,
+        fill === undefined ? [names.tenantTag] : [...storeTags, op.storeKey],
+      );
     } catch (error) {
-      this.emit('store-error', { operation: 'delete', className: ref.class, cause: error });
-      await this.#record('delete', ref.class, ctx, key, null, decision, {
-        result: 'error',
-        code: codeOf(error),
-      });
-      throw new PhiCacheError('ERR_STORE_UNAVAILABLE', `the ${this.#store.name} store failed to delete`, {
-        cause: error,
-      });
+      return { receipt: await this.#failWrite(op, 'store', error, null, receipt), value: decision.value };
     }
-    await this.#record('delete', ref.class, ctx, key, null, decision, {
-      result: 'ok',
-      count: deleted ? 1 : 0,
-    });
-    return deleted;
-  }
-
-  /** Purges every entry of the tenant carrying the tag, in any class (a corrected lab result, say). */
-  async purgeTag(ctx: AccessContext, kind: string, value: string): Promise<number> {
-    this.#assertOpen();
-    checkContext(ctx);
-    if (typeof kind !== 'string' || typeof value !== 'string')
-      throw new TypeError('purgeTag needs a kind and a value');
-    const names = this.#names.forTenant(ctx.tenant);
-    const tag = names.tag(kind, value);
-    return this.#purge('purge.tag', ctx, tag, () => this.#store.deleteByTag(tag));
-  }
-
-  /** Purges every entry of one user's or one session's scope (logout, session end, consent withdrawn). */
-  async purgeScope(
-    ctx: AccessContext,
-    scope: { readonly user: string } | { readonly session: string },
-  ): Promise<number> {
-    this.#assertOpen();
-    checkContext(ctx);
-    const names = this.#names.forTenant(ctx.tenant);
-    const tag =
-      'user' in scope && typeof scope.user === 'string'
-        ? names.scope('user', scope.user)
-        : 'session' in scope && typeof scope.session === 'string'
-          ? names.scope('session', scope.session)
-          : undefined;
-    if (tag === undefined) throw new TypeError('purgeScope needs { user } or { session }');
-    return this.#purge('purge.scope', ctx, tag, () => this.#store.deleteByTag(tag));
-  }
-
-  /**
-   * Crypto-shreds a tenant: destroys its data keys (in the store and in memory), so every entry sealed under them
-   * is unreadable wherever a copy survives, then deletes its entries.
-   */
-  async purgeTenant(ctx: AccessContext): Promise<number> {
-    this.#assertOpen();
-    checkContext(ctx);
-    const names = this.#names.forTenant(ctx.tenant);
-    return this.#purge('purge.tenant', ctx, names.tenantTag, async () => {
-      await this.#dataKeys.shred(ctx.tenant, names);
-      return this.#store.deleteByTag(names.tenantTag);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#dekCache.clear();
-    this.#names.close();
-    await this.#store.close();
-    await this.#audit.close();
-  }
-
-  /**
-   * Seals with the current data key. The key is checked and used in one synchronous step: if the cache evicted
-   * (and zeroed) it while this call awaited, another is fetched, so a value is never sealed under zeros.
-   */
-  async #seal(
-    tenant: string,
-    names: TenantNames,
-    decision: PolicyDecision & { effect: 'allow' },
-    plaintext: Buffer,
-    expiresAt: number,
-    storeKey: string,
-    now: number,
-  ): Promise<{ dek: CachedDek; envelope: Buffer }> {
-    const dataClass = decision.dataClass;
+    this.#dataKeys.observeShred(ctx.tenant, this.#ledger.known(names.tenantTag));
+    if (
+      fill !== undefined &&
+      (this.#ledger.purgedSince([...storeTags, op.storeKey], fill.sequence) || purgedAt > createdAt)
+    ) {
+      await this.#record('set', op, null, { result: 'dropped', code: 'ERR_ENTRY_PURGED' });
+      return { receipt: receipt(false), value: decision.value };
+    }
+    if (this.#dataKeys.keyServiceDown(now)) {
+      const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
+      return {
+        receipt: await this.#failWrite(op, 'key-service-down', down, null, receipt),
+        value: decision.value,
+      };
+    }
+    const expiresAt = now + decision.ttlMs;
+    const plaintext = encodePayload(json, createdAt, expiresAt, storeTags);
     // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
     const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
-    for (let attempt = 0; attempt < 3; attempt += 1) {
-      const dek = await this.#dataKeys.forSealing(tenant, names, dataClass.name, longestTtlMs, now);
-      if (dek.evicted) continue;
-      const envelope = sealEnvelope(
-        dek.key,
-        { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
-        { tenant, className: dataClass.name, storeKey },
-        plaintext,
-        this.#nonces.take(),
+    let sealed: { dek: CachedDek; result: Buffer };
+    try {
+      sealed = await withLiveKey(
+        () => this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, longestTtlMs, now),
+        (dek) =>
+          sealEnvelope(
+            dek.key,
+            { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
+            { tenant: ctx.tenant, className: dataClass.name, storeKey: op.storeKey },
+            plaintext,
+            this.#nonces.take(),
+          ),
       );
-      return { dek, envelope };
+    } catch (error) {
+      return {
+        receipt: await this.#failWrite(op, failureOf(error), error, null, receipt),
+        value: decision.value,
+      };
+    } finally {
+      plaintext.fill(0);
     }
-    throw new PhiCacheError(
-      'ERR_KEY_SERVICE_UNAVAILABLE',
-      'data keys were evicted before they could be used',
-    );
+    const { dek, result: envelope } = sealed;
+    try {
+      await this.#store.set(op.storeKey, envelope, { ttlMs: decision.ttlMs, tags: storeTags });
+    } catch (error) {
+      if (error instanceof PhiCacheError && error.code === 'ERR_VALUE_TOO_LARGE') {
+        await this.#record('set', op, dek, { result: 'error', code: error.code });
+        throw error;
+      }
+      return { receipt: await this.#failWrite(op, 'store', error, dek, receipt), value: decision.value };
+    }
+    try {
+      await this.#record('set', op, dek, { result: 'ok' });
+    } catch (error) {
+      // An entry whose write could not be audited must not stay readable.
+      await this.#store.delete(op.storeKey).catch(() => undefined);
+      throw error;
+    }
+    return { receipt: receipt(true), value: decision.value };
   }
 
-  /** After close the name secret and data keys are zeroed: refuse rather than derive names from zeros. */
-  #assertOpen(): void {
-    if (this.#closed) throw new TypeError('this PhiCache is closed');
-  }
-
-  #decideRead(ref: EntryRef, ctx: AccessContext) {
-    const names = this.#names.forTenant(ctx.tenant);
-    const key = names.reference(ref.class, ref.resource, ref.id);
-    const decision = this.#policy.decideRead(
-      { className: ref.class, scope: ctx, principal: ctx.principal, purpose: ctx.purpose },
-      this.#clock(),
-    );
-    return { decision, names, key };
-  }
-
-  async #read(
-    ref: EntryRef,
-    ctx: AccessContext,
-    names: TenantNames,
-    key: string,
-    decision: PolicyDecision & { effect: 'allow' },
-    storeKey: string,
-  ): Promise<unknown> {
+  /** Reads, opens and checks one entry; every outcome is audited. Resolves to the value, or undefined for a miss. */
+  async #read(op: EntryOp): Promise<unknown> {
+    const { names, decision, storeKey, ctx } = op;
     const dataClass = decision.dataClass;
     const miss = async (code?: PhiCacheErrorCode, dek: CachedDek | null = null) => {
-      await this.#record(
-        'get',
-        ref.class,
-        ctx,
-        key,
-        dek,
-        decision,
-        code ? { result: 'miss', code } : { result: 'miss' },
-      );
+      await this.#record('get', op, dek, code ? { result: 'miss', code } : { result: 'miss' });
       return undefined;
     };
+    // The purges this entry surely carries are looked up together with the entry itself.
+    const knownNames = [names.tenantTag, ...scopeTags(names, dataClass, ctx), storeKey];
     let raw: Buffer | undefined;
+    let purgedAt: number;
     try {
-      raw = await this.#store.get(storeKey);
+      [raw, purgedAt] = await Promise.all([
+        this.#store.get(storeKey),
+        this.#ledger.latest(names, knownNames),
+      ]);
     } catch (error) {
-      this.emit('store-error', { operation: 'get', className: ref.class, cause: error });
+      this.emit('store-error', { operation: 'get', className: op.ref.class, cause: error });
       return miss('ERR_STORE_UNAVAILABLE');
     }
+    this.#dataKeys.observeShred(ctx.tenant, this.#ledger.known(names.tenantTag));
     if (raw === undefined) return miss();
 
     const now = this.#clock();
-    const binding = { tenant: ctx.tenant, className: dataClass.name, storeKey };
     let envelope: ReturnType<typeof parseEnvelope>;
     try {
       envelope = parseEnvelope(raw);
     } catch (error) {
       // Written by a newer phicache during a rolling upgrade: not tamper, just not readable here.
       if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_VERSION') return miss(error.code);
-      return this.#tampered(ref, ctx, key, decision, storeKey, error, null);
+      return this.#tampered(op, raw, error, null);
     }
     if (envelope.header.expiresAt <= now) {
-      await this.#store.delete(storeKey).catch(() => undefined);
+      await this.#discard(storeKey, raw);
       return miss('ERR_ENVELOPE_EXPIRED');
     }
-    // While the key service is known to be down, only a read-only class goes on, with keys it already holds.
-    if (this.#dataKeys.keyServiceDown(now) && dataClass.failureMode !== 'read-only') {
+    if (this.#dataKeys.keyServiceDown(now)) {
       const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
-      return this.#keyServiceFailed('get', ref, ctx, key, decision, down, miss);
+      const response = failureResponse(dataClass.failureMode, 'key-service-down', 'read');
+      if (response !== 'use-held-keys') return this.#failRead(op, response, down, miss);
     }
-    let dek: CachedDek;
+    const id = envelope.header.dekId.toString('hex');
+    let opened: { dek: CachedDek; result: { plaintext: Buffer } | { error: unknown } };
     try {
-      const id = envelope.header.dekId.toString('hex');
-      const { epoch } = envelope.header;
-      // The key is used right after this loop, in the same synchronous step as the check (see #seal).
-      for (let attempt = 0; ; attempt += 1) {
-        dek = await this.#dataKeys.forOpening(ctx.tenant, names, dataClass.name, epoch, id, now);
-        if (!dek.evicted) break;
-        if (attempt === 2)
-          throw new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'data keys were evicted before use');
-      }
+      opened = await withLiveKey(
+        () => this.#dataKeys.forOpening(ctx.tenant, names, dataClass.name, envelope.header.epoch, id, now),
+        (dek) => {
+          try {
+            return {
+              plaintext: openEnvelope(dek.key, envelope, {
+                tenant: ctx.tenant,
+                className: dataClass.name,
+                storeKey,
+              }),
+            };
+          } catch (error) {
+            return { error };
+          }
+        },
+      );
     } catch (error) {
       if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
-        await this.#store.delete(storeKey).catch(() => undefined);
+        // Its data key record is gone (expired, shredded, evicted by Redis): the entry can never open again.
+        await this.#discard(storeKey, raw);
         return miss('ERR_KEY_NOT_FOUND');
       }
-      if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_AUTH') {
-        return this.#tampered(ref, ctx, key, decision, storeKey, error, null);
-      }
-      if (isStoreFailure(error)) {
-        this.emit('store-error', { operation: 'get', className: ref.class, cause: error });
-        return miss('ERR_STORE_UNAVAILABLE');
-      }
-      return this.#keyServiceFailed('get', ref, ctx, key, decision, error, miss);
+      // A data key record that does not unwrap was altered: the entry is as damaged as its key.
+      if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_AUTH')
+        return this.#tampered(op, raw, error, null);
+      const failure = failureOf(error);
+      if (failure === 'store')
+        this.emit('store-error', { operation: 'get', className: op.ref.class, cause: error });
+      return this.#failRead(op, failureResponse(dataClass.failureMode, failure, 'read'), error, miss);
     }
+    const { dek, result } = opened;
+    if ('error' in result) return this.#tampered(op, raw, result.error, dek);
     let payload: SealedPayload;
     try {
-      const plaintext = openEnvelope(dek.key, envelope, binding);
-      payload = JSON.parse(plaintext.toString('utf8')) as SealedPayload;
-      plaintext.fill(0);
+      payload = decodePayload(result.plaintext);
     } catch (error) {
-      return this.#tampered(ref, ctx, key, decision, storeKey, error, dek);
+      return this.#tampered(op, raw, error, dek);
+    } finally {
+      result.plaintext.fill(0);
     }
-    // Promise PHI-TTL-01: the sealed expiry is authoritative even if the store's TTL was removed or extended.
+    // Promise PHI-TTL-01: the sealed expiry is authoritative even if the store's TTL was removed or extended, and
+    // so is the cap in force now: an entry written under an exception or a cap that no longer holds is refused.
     if (!(payload.expiresAt > now)) {
-      await this.#store.delete(storeKey).catch(() => undefined);
+      await this.#discard(storeKey, raw);
       return miss('ERR_ENVELOPE_EXPIRED', dek);
     }
-    await this.#record('get', ref.class, ctx, key, dek, decision, { result: 'hit' });
+    if (payload.createdAt + decision.ttlMs <= now) {
+      await this.#discard(storeKey, raw);
+      return miss('ERR_POLICY_TTL_EXCEEDED', dek);
+    }
+    // PHI-PURGE-01: an entry older than a purge of any name it carries is refused, wherever it came from.
+    const otherTags = payload.tags.filter((tag) => !knownNames.includes(tag));
+    if (otherTags.length > 0) {
+      try {
+        purgedAt = Math.max(purgedAt, await this.#ledger.latest(names, otherTags));
+      } catch (error) {
+        this.emit('store-error', { operation: 'get', className: op.ref.class, cause: error });
+        return miss('ERR_STORE_UNAVAILABLE', dek);
+      }
+    }
+    if (payload.createdAt < purgedAt) {
+      await this.#discard(storeKey, raw);
+      return miss('ERR_ENTRY_PURGED', dek);
+    }
+    await this.#record('get', op, dek, { result: 'hit' });
     return payload.v;
   }
 
-  async #tampered(
-    ref: EntryRef,
-    ctx: AccessContext,
-    key: string,
-    decision: PolicyDecision,
-    storeKey: string,
-    error: unknown,
-    dek: CachedDek | null,
-  ): Promise<undefined> {
+  /**
+   * Deletes an entry found expired, purged or damaged, unless it was overwritten since it was read: a newer
+   * entry written in between is not this one's to delete.
+   */
+  async #discard(storeKey: string, seen: Buffer): Promise<void> {
+    try {
+      const current = await this.#store.get(storeKey);
+      if (current?.equals(seen)) await this.#store.delete(storeKey);
+    } catch {
+      // Best effort: the entry is refused on every read anyway.
+    }
+  }
+
+  async #tampered(op: EntryOp, raw: Buffer, error: unknown, dek: CachedDek | null): Promise<undefined> {
     // A plaintext that opened but is not our JSON is damage too, not a store outage.
     const code = error instanceof PhiCacheError ? error.code : 'ERR_ENVELOPE_MALFORMED';
-    await this.#store.delete(storeKey).catch(() => undefined);
-    this.emit('tamper', { key, className: ref.class, code });
-    await this.#record('get', ref.class, ctx, key, dek, decision, { result: 'error', code });
+    await this.#discard(op.storeKey, raw);
+    this.emit('tamper', { key: op.key, className: op.ref.class, code });
+    await this.#record('get', op, dek, { result: 'error', code });
     return undefined;
   }
 
-  async #keyServiceFailed(
-    operation: 'get' | 'set',
-    ref: EntryRef,
-    ctx: AccessContext,
-    key: string,
-    decision: PolicyDecision & { effect: 'allow' },
+  /** A read that met a failure: the class's failure mode decided `response`. */
+  async #failRead(
+    op: EntryOp,
+    response: ReturnType<typeof failureResponse>,
     error: unknown,
-    degrade: (code: PhiCacheErrorCode) => Promise<undefined>,
+    miss: (code: PhiCacheErrorCode) => Promise<undefined>,
   ): Promise<undefined> {
     const code = codeOf(error);
-    if (decision.dataClass.failureMode === 'closed') {
-      await this.#record(operation, ref.class, ctx, key, null, decision, { result: 'error', code });
+    if (response === 'throw') {
+      await this.#record('get', op, null, { result: 'error', code });
       throw error;
     }
-    this.emit('key-service-error', { operation, className: ref.class, cause: error });
-    return degrade(code);
+    if (!isStoreFailure(error)) {
+      this.emit('key-service-error', { operation: 'get', className: op.ref.class, cause: error });
+    }
+    return miss(code);
   }
 
-  async #dropWrite(
-    ref: EntryRef,
-    ctx: AccessContext,
-    key: string,
-    decision: PolicyDecision & { effect: 'allow' },
+  /** A write that met a failure: thrown, or dropped and audited as such, as the class's failure mode says. */
+  async #failWrite(
+    op: EntryOp,
+    failure: Failure,
     error: unknown,
     dek: CachedDek | null,
+    receipt: (stored: boolean) => WriteReceipt,
   ): Promise<WriteReceipt> {
     // Fail-closed audit holds in every failure mode: an audit failure on the way (a data key's creation that
     // could not be recorded) is never turned into a dropped write.
     if (error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE') throw error;
-    const receipt: WriteReceipt = {
-      stored: false,
-      rule: decision.rule,
-      ttlMs: decision.ttlMs,
-      key,
-      strippedFields: decision.strippedFields.length,
-    };
-    const dropped = async (code: PhiCacheErrorCode) => {
-      await this.#record('set', ref.class, ctx, key, dek, decision, { result: 'dropped', code });
-      return undefined;
-    };
-    // Data-key errors come typed from the key path; anything else came from the store below it.
-    if (dek === null && !isStoreFailure(error)) {
-      await this.#keyServiceFailed('set', ref, ctx, key, decision, error, dropped);
-      return receipt;
+    const code = failure === 'store' ? 'ERR_STORE_UNAVAILABLE' : codeOf(error);
+    if (failureResponse(op.decision.dataClass.failureMode, failure, 'write') === 'throw') {
+      await this.#record('set', op, dek, { result: 'error', code });
+      throw error;
     }
-    this.emit('store-error', { operation: 'set', className: ref.class, cause: error });
-    await dropped('ERR_STORE_UNAVAILABLE');
-    return receipt;
+    if (failure === 'store')
+      this.emit('store-error', { operation: 'set', className: op.ref.class, cause: error });
+    else this.emit('key-service-error', { operation: 'set', className: op.ref.class, cause: error });
+    await this.#record('set', op, dek, { result: 'dropped', code });
+    return receipt(false);
   }
 
   async #refuse(
@@ -601,9 +689,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     key: string,
     decision: PolicyDecision & { effect: 'deny' },
   ): Promise<never> {
-    await this.#record(action, ref.class, ctx, key, null, decision, {
-      result: 'denied',
-      code: decision.code,
+    await this.#event({
+      action,
+      className: ref.class,
+      ctx,
+      key,
+      dek: null,
+      decision,
+      outcome: { result: 'denied', code: decision.code },
     });
     throw new PolicyDeniedError(decision.code, decision.rule, decision.reason);
   }
@@ -615,125 +708,118 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     target: string,
     run: () => Promise<number>,
   ): Promise<number> {
-    const detail = { target };
+    const facts = {
+      action,
+      className: null,
+      ctx,
+      key: null,
+      dek: null,
+      decision: ALLOW_PURGE,
+      detail: { target },
+    };
     let count: number;
     try {
       count = await run();
     } catch (error) {
       this.emit('store-error', { operation: 'purge', className: null, cause: error });
-      await this.#record(
-        action,
-        null,
-        ctx,
-        null,
-        null,
-        ALLOW_PURGE,
-        { result: 'error', code: codeOf(error) },
-        detail,
-      );
+      await this.#event({ ...facts, outcome: { result: 'error', code: codeOf(error) } });
       throw new PhiCacheError('ERR_STORE_UNAVAILABLE', `the ${this.#store.name} store failed to purge`, {
         cause: error,
       });
     }
-    await this.#record(action, null, ctx, null, null, ALLOW_PURGE, { result: 'ok', count }, detail);
+    await this.#event({ ...facts, outcome: { result: 'ok', count } });
     return count;
-  }
-
-  #entryKey(names: TenantNames, dataClass: DataClass, ref: EntryRef, ctx: AccessContext): string {
-    const user = dataClass.scope.includes('user') ? (ctx.user ?? '') : '';
-    const session = dataClass.scope.includes('session') ? (ctx.session ?? '') : '';
-    return names.entry(dataClass.name, ref.resource, ref.id, user, session);
   }
 
   /** Which policy this instance enforces is evidence too: its digest goes to the admin stream at start. */
   async #auditPolicyLoad(): Promise<void> {
-    const ctx = { tenant: '*', principal: this.#service, purpose: 'policy-load' };
-    await this.#record(
-      'policy.load',
-      null,
-      ctx,
-      null,
-      null,
-      null,
-      { result: 'ok' },
-      {
+    await this.#event({
+      action: 'policy.load',
+      className: null,
+      ctx: { tenant: '*', principal: this.#service, purpose: 'policy-load' },
+      key: null,
+      dek: null,
+      decision: null,
+      outcome: { result: 'ok' },
+      detail: {
         classes: this.#policy.classes.size,
         exceptions: this.#policy.exceptions.length,
         digest: policyDigest(this.#policy),
       },
-    );
+    });
   }
 
-  async #auditKeyCreated(dek: CachedDek): Promise<void> {
-    const ctx = { tenant: dek.tenant, principal: this.#service, purpose: 'key-management' };
-    await this.#record('key.create', dek.className, ctx, null, dek, null, { result: 'ok' });
-  }
-
-  async #record(
-    action: AuditAction,
-    className: string | null,
-    ctx: AccessContext,
-    key: string | null,
-    dek: CachedDek | null,
-    decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null,
-    outcome: AuditOutcome,
-    detail?: AuditEvent['detail'],
-  ): Promise<void> {
-    const event: AuditEvent = {
-      v: 1,
-      stream: streamOf(action),
-      ts: new Date(this.#clock()).toISOString(),
-      actor: { service: this.#service, principal: ctx.principal ?? null },
-      purpose: ctx.purpose ?? null,
-      tenant: ctx.tenant,
-      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
-      class: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
+  async #auditKey(action: 'key.create' | 'key.damaged', dek: CachedDek): Promise<void> {
+    await this.#event({
       action,
-      key,
-      kid: dek?.kid ?? null,
-      dek: dek?.id ?? null,
-      decision: decision === null ? null : { effect: decision.effect, rule: decision.rule },
+      className: dek.className,
+      ctx: { tenant: dek.tenant, principal: this.#service, purpose: 'key-management' },
+      key: null,
+      dek,
+      decision: null,
+      outcome: { result: 'ok' },
+    });
+  }
+
+  #record(action: AuditAction, op: EntryOp, dek: CachedDek | null, outcome: AuditOutcome): Promise<void> {
+    return this.#event({
+      action,
+      className: op.ref.class,
+      ctx: op.ctx,
+      key: op.key,
+      dek,
+      decision: op.decision,
       outcome,
-      ...(detail === undefined ? {} : { detail }),
-    };
+    });
+  }
+
+  async #event(facts: {
+    action: AuditAction;
+    className: string | null;
+    ctx: AccessContext;
+    key: string | null;
+    dek: CachedDek | null;
+    decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
+    outcome: AuditOutcome;
+    detail?: AuditEvent['detail'];
+  }): Promise<void> {
+    const { ctx, className } = facts;
+    const event = auditEventOf({
+      ...facts,
+      service: this.#service,
+      at: this.#clock(),
+      tenant: ctx.tenant,
+      principal: ctx.principal,
+      purpose: ctx.purpose,
+      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
+      className: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
+    });
     try {
       await this.#audit.write(event);
     } catch (cause) {
-      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit sink failed to record ${action}`, {
+      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit sink failed to record ${facts.action}`, {
         cause,
       });
     }
   }
 }
 
-function policyDigest(policy: Policy): string {
-  const document = canonicalJson({
-    classes: [...policy.classes.values()],
-    exceptions: [...policy.exceptions],
-  });
-  return `sha256:${createHash('sha256').update(document).digest('hex')}`;
-}
-
-function scopeTags(names: TenantNames, dataClass: DataClass, ctx: AccessContext): string[] {
-  const tags: string[] = [];
-  if (dataClass.scope.includes('user') && ctx.user !== undefined) tags.push(names.scope('user', ctx.user));
-  if (dataClass.scope.includes('session') && ctx.session !== undefined)
-    tags.push(names.scope('session', ctx.session));
-  return tags;
-}
-
-function serialize(payload: SealedPayload): Buffer {
+/** The JSON text of the value the policy allowed: exactly what was decided on is what is sealed. */
+function serializedValue(decision: Allowed): string {
   let json: string | undefined;
   try {
-    json = JSON.stringify(payload);
+    json = JSON.stringify(decision.value);
   } catch {
     // No cause: JSON.stringify's message names the caller's fields (a cycle's path), which may be PHI.
     throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'the value cannot be serialized as JSON');
   }
-  if (json === undefined || payload.v === undefined) {
-    throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'undefined cannot be cached');
-  }
-  return Buffer.from(json, 'utf8');
+  if (json === undefined) throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'undefined cannot be cached');
+  return json;
+}
+
+/** Data-key errors come typed from the key path; anything else came from the store below it. */
+function failureOf(error: unknown): Failure {
+  return isStoreFailure(error) ? 'store' : 'key-service';
 }
 
 /** The store failed under the key path (loading or writing a data key record): a store outage, not a key one. */
@@ -741,32 +827,10 @@ function isStoreFailure(error: unknown): boolean {
   return !(error instanceof PhiCacheError) || error.code === 'ERR_STORE_UNAVAILABLE';
 }
 
+function isFactoryTimeout(error: unknown): boolean {
+  return error instanceof PhiCacheError && error.code === 'ERR_FACTORY_TIMEOUT';
+}
+
 function codeOf(error: unknown): PhiCacheErrorCode {
   return error instanceof PhiCacheError ? error.code : 'ERR_STORE_UNAVAILABLE';
-}
-
-function checkRef(ref: EntryRef): void {
-  if (
-    typeof ref !== 'object' ||
-    ref === null ||
-    typeof ref.class !== 'string' ||
-    typeof ref.resource !== 'string' ||
-    typeof ref.id !== 'string' ||
-    ref.id.length === 0
-  ) {
-    throw new TypeError(
-      'an entry reference is { class, resource, id } with string fields and a non-empty id',
-    );
-  }
-}
-
-function checkContext(ctx: AccessContext): void {
-  if (typeof ctx !== 'object' || ctx === null || typeof ctx.tenant !== 'string' || ctx.tenant.length === 0) {
-    throw new TypeError('an access context needs a non-empty string `tenant`');
-  }
-  for (const field of ['user', 'session', 'principal', 'purpose'] as const) {
-    if (ctx[field] !== undefined && typeof ctx[field] !== 'string') {
-      throw new TypeError(`access context field ${field} must be a string when given`);
-    }
-  }
 }

@@ -26,6 +26,11 @@ export const errorHints = {
   ERR_VALUE_NOT_SERIALIZABLE:
     'Cache plain JSON values: objects, arrays, strings, finite numbers, booleans, null.',
   ERR_VALUE_TOO_LARGE: 'Cache a smaller value, or raise the store limit `maxEntryBytes`.',
+  ERR_FACTORY_TIMEOUT:
+    'The getOrSet factory did not settle within `factoryTimeoutMs`. Give the source a deadline of its own, or raise the option.',
+  ERR_FACTORY_FAILED: 'The getOrSet factory threw. The cause is the error it threw; nothing was cached.',
+  ERR_ENTRY_PURGED:
+    'The entry is older than a purge or delete of one of its names, so it is refused. Read it from its source again.',
   ERR_ENVELOPE_MALFORMED:
     'The stored value is not a phicache envelope. It was written by something else or damaged.',
   ERR_ENVELOPE_VERSION:

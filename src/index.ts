@@ -50,7 +50,6 @@ export type {
   WrappedDataKey,
 } from './keys/key-provider.js';
 export { LocalKeyring, type LocalKeyringOptions } from './keys/providers/local-keyring.js';
-export { phicacheHome } from './runtime/phicache-home.js';
 export { type TtlAuditOptions, type TtlAuditReport, type TtlFinding, ttlAudit } from './ops/ttl-audit.js';
 export {
   type DataClass,
@@ -66,6 +65,7 @@ export {
   parsePolicy,
   type ScopePart,
 } from './policy/index.js';
+export { phicacheHome } from './runtime/phicache-home.js';
 export type { CacheStore, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
 export * from './store/redis/index.js';

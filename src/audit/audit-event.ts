@@ -13,6 +13,7 @@ export type AuditAction =
   | 'purge.scope'
   | 'purge.tenant'
   | 'key.create'
+  | 'key.damaged'
   | 'key.rotate'
   | 'key.rewrap'
   | 'key.retire'

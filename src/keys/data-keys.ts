@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PhiCacheError } from '../errors.js';
+import { SingleFlight } from '../runtime/single-flight.js';
 import type { CacheStore } from '../store/cache-store.js';
 import type { CachedDek, DekCache } from './dek-cache.js';
 import type { EncryptionContext, KeyProvider } from './key-provider.js';
@@ -15,6 +16,8 @@ export interface DataKeysOptions {
   readonly clock: () => number;
   /** Called when a new data key is made, before it is stored or used, so that its creation is audited. */
   readonly onCreate: (dek: CachedDek) => Promise<void>;
+  /** Called when the epoch's current key record does not unwrap (it was altered), before a new key replaces it. */
+  readonly onDamaged: (dek: CachedDek) => Promise<void>;
 }
 
 /** How long the key service counts as down after a failed call, before a call may try it again. */
@@ -37,7 +40,14 @@ interface DekRecord {
  */
 export class DataKeys {
   readonly #options: DataKeysOptions;
-  readonly #pending = new Map<string, Promise<CachedDek>>();
+  readonly #pending = new SingleFlight<CachedDek>();
+  /**
+   * Per tenant, how often it was shredded as far as this instance knows. A key loaded or made while the count
+   * moved is discarded, so a load in flight during a shred cannot bring the shredded key back.
+   */
+  readonly #shreds = new Map<string, number>();
+  /** Per tenant, the latest shred time this instance has acted on. */
+  readonly #shredSeen = new Map<string, number>();
   #downUntil = 0;
 
   constructor(options: DataKeysOptions) {
@@ -80,9 +90,35 @@ export class DataKeys {
 
   /** Deletes every wrapped DEK record of the tenant and zeroes the unwrapped copies held here. */
   async shred(tenant: string, names: TenantNames): Promise<number> {
-    const deleted = await this.#options.store.deleteByTag(names.keysTag);
+    this.#forgetTenant(tenant);
+    try {
+      return await this.#options.store.deleteByTag(names.keysTag);
+    } finally {
+      this.#forgetTenant(tenant);
+    }
+  }
+
+  /**
+   * The tenant was shredded at `at` (as read from its purge marker, possibly by another instance): the first time
+   * this instance sees it, every key of the tenant held here is zeroed and loads in flight are discarded.
+   */
+  observeShred(tenant: string, at: number): void {
+    if (at === Number.NEGATIVE_INFINITY) return;
+    if ((this.#shredSeen.get(tenant) ?? Number.NEGATIVE_INFINITY) >= at) return;
+    this.#shredSeen.set(tenant, at);
+    this.#forgetTenant(tenant);
+  }
+
+  #forgetTenant(tenant: string): void {
+    this.#shreds.set(tenant, (this.#shreds.get(tenant) ?? 0) + 1);
     this.#options.cache.evictTenant(tenant);
-    return deleted;
+  }
+
+  /** Throws when the tenant was shredded since `shreds` was read: the key just loaded or made must not be used. */
+  #assertNotShredded(tenant: string, shreds: number, key: Buffer): void {
+    if ((this.#shreds.get(tenant) ?? 0) === shreds) return;
+    key.fill(0);
+    throw new PhiCacheError('ERR_KEY_NOT_FOUND', 'the tenant was shredded while its data key was loading');
   }
 
   async #loadOrCreate(
@@ -97,11 +133,17 @@ export class DataKeys {
     const spent =
       pointer !== undefined && this.#options.cache.isSpent(tenant, className, pointer.toString('hex'));
     if (pointer !== undefined && pointer.length === 16 && !spent) {
+      const id = pointer.toString('hex');
       try {
-        return await this.#load(tenant, names, className, epoch, pointer.toString('hex'), now, true);
+        return await this.#load(tenant, names, className, epoch, id, now, true);
       } catch (error) {
-        // A pointer whose record is gone (shredded, evicted) must not block writes: make a new key.
-        if (!(error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND')) throw error;
+        // A pointer whose record is gone (shredded, evicted) must not block writes: make a new key. Nor must a
+        // record that was altered: that is tamper, recorded as such, and the epoch moves on to a new key.
+        if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_AUTH') {
+          await this.#options.onDamaged(damagedKey(tenant, className, epoch, id, now));
+        } else if (!(error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND')) {
+          throw error;
+        }
       }
     }
     return this.#create(tenant, names, className, epoch, maxTtlMs, now, pointer !== undefined);
@@ -116,6 +158,7 @@ export class DataKeys {
     now: number,
     sealing: boolean,
   ) {
+    const shreds = this.#shreds.get(tenant) ?? 0;
     const raw = await this.#options.store.get(names.dekRecord(className, id));
     const record = raw === undefined ? undefined : parseRecord(raw);
     if (record === undefined || record.epoch !== epoch) {
@@ -127,6 +170,7 @@ export class DataKeys {
         contextOf(tenant, className, epoch, id),
       ),
     );
+    this.#assertNotShredded(tenant, shreds, key);
     const dek: CachedDek = {
       tenant,
       className,
@@ -152,6 +196,7 @@ export class DataKeys {
     replace: boolean,
   ): Promise<CachedDek> {
     const id = randomBytes(16).toString('hex');
+    const shreds = this.#shreds.get(tenant) ?? 0;
     const generated = await this.#keyService(() =>
       this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id)),
     );
@@ -173,20 +218,31 @@ export class DataKeys {
       const epochEnd = (epoch + 1) * this.#options.epochMs;
       const ttlMs = Math.max(1, epochEnd - now) + maxTtlMs + RECORD_GRACE_MS;
       const tags = [names.keysTag];
+      // Key records leave only by expiry or a shred: a store must not evict them before the entries they seal.
+      const keyRecord = true;
       const record: DekRecord = {
         v: 1,
         kid: generated.kid,
         epoch,
         wrapped: generated.wrapped.toString('base64'),
       };
-      await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), { ttlMs, tags });
+      await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), {
+        ttlMs,
+        tags,
+        keyRecord,
+      });
       const pointerKey = names.dekPointer(className, epoch);
       const pointer = Buffer.from(id, 'hex');
-      if (replace) await store.set(pointerKey, pointer, { ttlMs, tags });
-      else if (!(await store.add(pointerKey, pointer, { ttlMs, tags }))) {
+      if (replace) await store.set(pointerKey, pointer, { ttlMs, tags, keyRecord });
+      else if (!(await store.add(pointerKey, pointer, { ttlMs, tags, keyRecord }))) {
         // Another instance made the epoch's key first: use theirs, so that all instances share one DEK.
         generated.plaintext.fill(0);
         return this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now);
+      }
+      if ((this.#shreds.get(tenant) ?? 0) !== shreds) {
+        // Shredded while this key was being made: its record must not outlive the shred either.
+        await store.delete(names.dekRecord(className, id)).catch(() => undefined);
+        this.#assertNotShredded(tenant, shreds, generated.plaintext);
       }
     } catch (error) {
       generated.plaintext.fill(0);
@@ -217,13 +273,8 @@ export class DataKeys {
     }
   }
 
-  async #coalesce(slot: string, load: () => Promise<CachedDek>): Promise<CachedDek> {
-    let pending = this.#pending.get(slot);
-    if (pending === undefined) {
-      pending = load().finally(() => this.#pending.delete(slot));
-      this.#pending.set(slot, pending);
-    }
-    return pending;
+  #coalesce(slot: string, load: () => Promise<CachedDek>): Promise<CachedDek> {
+    return this.#pending.run(slot, load);
   }
 }
 
@@ -234,6 +285,21 @@ function contextOf(tenant: string, className: string, epoch: number, id: string)
     'phicache:class': className,
     'phicache:epoch': String(epoch),
     'phicache:dek': id,
+  };
+}
+
+/** The key an altered record claimed to hold, for the audit record: ids only, no key material. */
+function damagedKey(tenant: string, className: string, epoch: number, id: string, now: number): CachedDek {
+  return {
+    tenant,
+    className,
+    epoch,
+    id,
+    kid: 'unknown',
+    key: Buffer.alloc(0),
+    loadedAt: now,
+    sealed: 0,
+    evicted: true,
   };
 }
 

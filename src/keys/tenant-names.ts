@@ -58,6 +58,16 @@ export class TenantNames {
     return `phc:p:${className}:${hmacName(this.#key, ['dek-current', className, epoch])}`;
   }
 
+  /** Where a purge of `target` (a tag, scope, tenant or entry name) is remembered in a shared store. */
+  purgeMarker(target: string): string {
+    return `phc:m:${hmacName(this.#key, ['purge-marker', target])}`;
+  }
+
+  /** The MAC of a purge marker: only a holder of the name key can write one that instances believe. */
+  markerMac(target: string, at: number): string {
+    return hmacName(this.#key, ['purge-marker-mac', target, at]);
+  }
+
   #memoized(at: string, make: () => string): string {
     const known = this.#memo.get(at);
     if (known !== undefined) return known;

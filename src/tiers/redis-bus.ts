@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { PhiCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
-import { type RedisCommands, RedisReplyError } from '../store/redis/commands.js';
 import { DeadlineTracker } from '../runtime/deadlines.js';
+import { type RedisCommands, RedisReplyError } from '../store/redis/commands.js';
 import {
   assertStoreName,
   generationShard,

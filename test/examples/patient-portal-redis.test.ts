@@ -20,7 +20,7 @@ const server = new URL('../../examples/patient-portal/server.js', import.meta.ur
  */
 const DB = 9;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
-const HMAC_NAME = /^phc:[ekpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /** Starts the built example with `env` added, on a free port; resolves with its URL once it listens. */
 async function startPortal(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {

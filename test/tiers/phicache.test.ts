@@ -112,7 +112,7 @@ for (const topology of ['plain', 'cluster'] as const) {
             assert.ok([a.store.instanceId, b.store.instanceId].includes(notice.from as string));
             assert.match(
               notice.name as string,
-              /^phc:(?:[ekp]:[a-z][a-z0-9-]*:|[ts]:)[A-Za-z0-9_-]{43}$/,
+              /^phc:(?:[ekp]:[a-z][a-z0-9-]*:|[tsm]:)[A-Za-z0-9_-]{43}$/,
               'an HMAC store name',
             );
           }

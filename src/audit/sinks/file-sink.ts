@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { phicacheHome } from '../../runtime/phicache-home.js';
 import { integerOption } from '../../options.js';
+import { phicacheHome } from '../../runtime/phicache-home.js';
 import type { AuditStream } from '../audit-event.js';
 import type { AuditRecord, Checkpoint } from '../record.js';
 import { GroupCommit } from './group-commit.js';

@@ -479,6 +479,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
           ),
       );
     } catch (error) {
+      if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
+        // The tenant was shredded while its data key was being made or loaded: this write lost to the purge.
+        await this.#record('set', op, null, { result: 'dropped', code: 'ERR_ENTRY_PURGED' });
+        return { receipt: receipt(false), value: decision.value };
+      }
       return {
         receipt: await this.#failWrite(op, failureOf(error), error, null, receipt),
         value: decision.value,

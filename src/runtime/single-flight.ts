@@ -33,9 +33,9 @@ export class SingleFlight<T> {
 
 function withDeadline<T>(call: Promise<T>, ms: number, expired: () => unknown): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    // One timer per call, and only for calls that may be slow (a factory after a miss), never per cache hit.
+    // One timer per call, and only for calls that may be slow (a factory after a miss), never per cache hit. It
+    // keeps the process alive: callers are waiting for it.
     const timer = setTimeout(() => reject(expired()), ms);
-    timer.unref();
     call.then(
       (value) => {
         clearTimeout(timer);

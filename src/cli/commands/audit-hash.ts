@@ -2,8 +2,8 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PhiCacheError } from '../../errors.js';
 import { LocalKeyring } from '../../keys/providers/local-keyring.js';
-import { phicacheHome } from '../../runtime/phicache-home.js';
 import { NameKeyring } from '../../keys/tenant-names.js';
+import { phicacheHome } from '../../runtime/phicache-home.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditHashCommand: Command = {

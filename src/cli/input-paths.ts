@@ -1,0 +1,34 @@
+import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { PhiCacheError } from '../errors.js';
+
+/**
+ * Checks a path the user named before anything opens it: reading a directory fails with a bare EISDIR, and
+ * reading a FIFO blocks until some writer shows up, which to the user is a hang.
+ */
+export async function regularFile(path: string, what: string): Promise<string> {
+  const stats = await statOf(path, what);
+  if (stats.isDirectory()) throw usage(`${what} ${path} is a directory, not a file`);
+  if (!stats.isFile()) throw usage(`${what} ${path} is not a regular file (a FIFO, socket or device)`);
+  return path;
+}
+
+export async function directory(path: string, what: string): Promise<string> {
+  const stats = await statOf(path, what);
+  if (!stats.isDirectory()) throw usage(`${what} ${path} is not a directory`);
+  return path;
+}
+
+async function statOf(path: string, what: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'unknown error'})`;
+    throw new PhiCacheError('ERR_CLI_USAGE', `${what} ${path} ${reason}`, { cause });
+  }
+}
+
+function usage(message: string): PhiCacheError {
+  return new PhiCacheError('ERR_CLI_USAGE', message);
+}

@@ -47,6 +47,8 @@ export const errorHints = {
     'The local keyring file is damaged. Restore it from a copy or delete it to start afresh.',
   ERR_STORE_UNAVAILABLE:
     'The cache store did not answer. Reads become misses and writes are dropped meanwhile.',
+  ERR_PEER_MISSING:
+    'Install the optional peer dependency named in the message next to phicache (`npm install <name>`).',
   ERR_AUDIT_UNAVAILABLE: 'The audit sink could not record the operation, so the operation was refused.',
   ERR_AUDIT_EXPORT_CONFLICT:
     'Exported files are write-once: find out why the existing file differs before removing anything, or export into a new directory.',

@@ -1,5 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AccessContext, isPhiCacheError, type PhiCache, PolicyDeniedError } from 'phicache';
+import {
+  type AccessContext,
+  isPhiCacheError,
+  type PhiCache,
+  type PhiCacheErrorCode,
+  PolicyDeniedError,
+} from 'phicache';
 
 /**
  * The patient portal's HTTP contract, kept stable:
@@ -8,12 +14,19 @@ import { type AccessContext, isPhiCacheError, type PhiCache, PolicyDeniedError }
  *   GET    /tenants/:tenant/patients/:id/summary              the cached summary (200) or 404, header x-user
  *   POST   /tenants/:tenant/patients/:id/events/lab-corrected purge that patient's cached views (204)
  *   DELETE /sessions/:user                                    purge that user's scope (204)
- * The portal only uses phicache as any application would; every rule lives in the policy.
+ * The portal only uses phicache as any application would; every rule lives in the policy. A client's bad request
+ * or value is a 4xx; 503 is kept for what the client cannot fix (key service, store or audit down).
  */
 const SUMMARY = /^\/tenants\/([^/]+)\/patients\/([^/]+)\/summary$/;
 const LAB_CORRECTED = /^\/tenants\/([^/]+)\/patients\/([^/]+)\/events\/lab-corrected$/;
 const SESSION = /^\/sessions\/([^/]+)$/;
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** The library's refusals of the value itself: the client sent something that cannot be cached, so retrying is futile. */
+const VALUE_REFUSALS: Partial<Record<PhiCacheErrorCode, number>> = {
+  ERR_VALUE_TOO_LARGE: 413,
+  ERR_VALUE_NOT_SERIALIZABLE: 422,
+};
 
 export function createPortalServer(cache: PhiCache): Server {
   // DELETE /sessions/:user names no tenant, so the portal remembers the tenants it served to purge in each.
@@ -36,6 +49,8 @@ export function createPortalServer(cache: PhiCache): Server {
       const ctx: AccessContext = { tenant, user, principal: user, purpose: 'treatment' };
       if (request.method === 'PUT') {
         const body = await readJson(request);
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          throw new BadRequest('a lab summary is a JSON object');
         const ttlSeconds = url.searchParams.get('ttlSeconds');
         const ttlMs = ttlSeconds === null ? undefined : Number(ttlSeconds) * 1000;
         if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs > 0))
@@ -79,7 +94,7 @@ export function createPortalServer(cache: PhiCache): Server {
       }
       if (isPhiCacheError(error)) {
         const { code, message, hint } = error;
-        return reply(response, 503, { error: { code, message, hint } });
+        return reply(response, VALUE_REFUSALS[code] ?? 503, { error: { code, message, hint } });
       }
       // Unknown errors may quote request data: log only their type, answer generically.
       console.error(`patient-portal: unexpected ${(error as Error)?.name ?? 'error'}`);

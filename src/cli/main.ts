@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { PhiCacheError } from '../errors.js';
 import { type Command, type CommandOptions, type CommandValues, commands } from './commands/index.js';
+import { packageVersion } from './version.js';
 
 /**
  * The `phicache` binary: a thin shell. It picks the command, parses its flags strictly, calls the handler and
@@ -19,6 +20,9 @@ const shellOptions = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies CommandOptions;
+
+/** Exit codes by name, as DESIGN.md §9 gives them. */
+const COULD_NOT_RUN = 2;
 
 async function run(argv: readonly string[]): Promise<Output> {
   const json = argv.slice(0, endOfFlags(argv)).includes('--json');
@@ -43,6 +47,10 @@ async function dispatch(argv: readonly string[], json: boolean): Promise<Output>
     const words = argv.slice(0, endOfFlags(argv)).filter((arg) => !arg.startsWith('-'));
     if (words.length === 0 && argv.some((arg) => arg === '--help' || arg === '-h'))
       return render(json, overview());
+    if (words.length === 0 && argv.includes('--version')) {
+      const version = await packageVersion();
+      return render(json, { exitCode: 0, data: { version }, text: version });
+    }
     if (words.length === 0) throw new PhiCacheError('ERR_CLI_USAGE', 'no command given');
     throw unknownCommand(words);
   }
@@ -58,18 +66,33 @@ function parseFlags(
   command: Command,
   args: readonly string[],
 ): { values: CommandValues; positionals: string[] } {
+  let parsed: { values: CommandValues; positionals: string[] };
   try {
-    const parsed = parseArgs({
+    const parsedArgs = parseArgs({
       args: [...args],
       options: { ...command.options, ...shellOptions },
       allowPositionals: true,
       strict: true,
     });
-    return { values: parsed.values as CommandValues, positionals: parsed.positionals };
+    parsed = { values: parsedArgs.values as CommandValues, positionals: parsedArgs.positionals };
   } catch (error) {
     throw new PhiCacheError('ERR_CLI_USAGE', `${command.name.join(' ')}: ${(error as Error).message}`, {
       cause: error,
     });
+  }
+  refuseEmpty(command, parsed);
+  return parsed;
+}
+
+/** `--tenant ""` (an unset shell variable, usually) would otherwise reach the handlers as a real value. */
+function refuseEmpty(command: Command, parsed: { values: CommandValues; positionals: string[] }): void {
+  for (const [flag, value] of Object.entries(parsed.values)) {
+    if ((Array.isArray(value) ? value : [value]).includes('')) {
+      throw new PhiCacheError('ERR_CLI_USAGE', `${command.name.join(' ')}: --${flag} is empty`);
+    }
+  }
+  if (parsed.positionals.includes('')) {
+    throw new PhiCacheError('ERR_CLI_USAGE', `${command.name.join(' ')}: an argument is empty`);
   }
 }
 
@@ -99,6 +122,7 @@ function overview(): { exitCode: 0; data: unknown; text: string } {
     data: { commands: commands.map((c) => ({ name: c.name.join(' '), summary: c.summary })) },
     text: [
       'Usage: phicache <command> [flags] [--json]',
+      '       phicache --version',
       '',
       'Commands:',
       ...commands.map((c) => `  ${c.name.join(' ').padEnd(width)}  ${c.summary}`),
@@ -131,10 +155,18 @@ function failure(error: unknown, json: boolean): Output {
         );
   const { code, message, hint } = known;
   return {
-    exitCode: 2,
+    exitCode: COULD_NOT_RUN,
     stdout: json ? `${JSON.stringify({ error: { code, message, hint } })}\n` : '',
     stderr: `error ${code}: ${message}\nhint: ${hint}\n`,
   };
+}
+
+// A reader that has gone (`phicache ... | head`) leaves the rest of the output nowhere to go: the command still
+// ends with its own exit code and without a stack trace. Any other write failure means the output was lost.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') process.exitCode = COULD_NOT_RUN;
+  });
 }
 
 const output = await run(process.argv.slice(2));

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { PhiCacheError } from '../errors.js';
 import type { RedisAddress, RedisConnectionOptions } from '../store/redis/commands.js';
 import type { CommandOptions, CommandValues } from './commands/command.js';
+import { regularFile } from './input-paths.js';
 
 /** The Redis connection flags shared by every command that talks to Redis, so that all of them connect alike. */
 export const redisConnectionFlags = {
@@ -35,6 +36,7 @@ export async function redisConnectionFrom(values: CommandValues): Promise<RedisC
     throw usage('give --redis <url> or --sentinel <host:port>');
   if (urls.length > 0 && sentinels.length > 0) throw usage('give --redis or --sentinel, not both');
   if (urls.length > 1 && values.cluster !== true) throw usage('several --redis urls need --cluster');
+  for (const url of urls) checkRedisUrl(url);
 
   const tls = {
     ...(await pem(values['tls-ca'], 'ca')),
@@ -60,6 +62,33 @@ export async function redisConnectionFrom(values: CommandValues): Promise<RedisC
   return { url: urls[0]!, ...common };
 }
 
+/**
+ * A --redis value is refused before any connection is tried. Messages never repeat the value: a URL may carry a
+ * password, and an error is printed, logged and pasted into tickets.
+ */
+function checkRedisUrl(text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new PhiCacheError('ERR_CLI_USAGE', '--redis takes a redis://host:port or rediss://host:port url', {
+      cause,
+    });
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new PhiCacheError(
+      'ERR_CLI_USAGE',
+      `--redis takes a redis:// or rediss:// url, not ${url.protocol}//`,
+    );
+  }
+  if (url.password !== '') {
+    throw new PhiCacheError('ERR_CLI_USAGE', 'a password inside a --redis url is refused', {
+      hint: 'Command lines show up in process lists and shell history: put the password in an environment variable and name it with --password-env <VAR> (and the user with --user <name>). Change the password if it was exposed.',
+    });
+  }
+  if (url.hostname === '') throw new PhiCacheError('ERR_CLI_USAGE', 'a --redis url needs a host');
+}
+
 function strings(value: CommandValues[string]): string[] {
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
@@ -70,6 +99,7 @@ async function pem(
   field: 'ca' | 'cert' | 'key',
 ): Promise<Record<string, Buffer>> {
   if (typeof path !== 'string') return {};
+  await regularFile(path, `--tls-${field}`);
   try {
     return { [field]: await readFile(path) };
   } catch (cause) {
@@ -83,11 +113,8 @@ function address(text: string): RedisAddress {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
 }
 
+/** Cluster seeds are host and port only; checkRedisUrl has vetted the text. */
 function urlAddress(text: string): RedisAddress {
-  try {
-    const url = new URL(text);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  } catch (cause) {
-    throw new PhiCacheError('ERR_CLI_USAGE', `${text} is not a redis:// url`, { cause });
-  }
+  const url = new URL(text);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) };
 }

@@ -111,6 +111,27 @@ describe('examples/patient-portal: the HTTP contract on the embedded defaults', 
     assert.equal((await call('GET', '/nowhere')).status, 404);
   });
 
+  test("a client's bad value is a 4xx, never a 503: not an object (400), not cacheable as JSON (422)", async () => {
+    const path = `/tenants/st-marys/patients/${fakePatients[6]!.mrn}/summary`;
+    for (const body of ['a string', 42, null, [1, 2]]) {
+      const response = await call('PUT', path, { 'x-user': 'dr.ada' }, body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+    }
+    const badTtl = await call('PUT', `${path}?ttlSeconds=soon`, { 'x-user': 'dr.ada' }, { a: 1 });
+    assert.equal(badTtl.status, 400);
+    // Valid JSON within the body limit, nested deeper than JSON.stringify can go: the library refuses the value.
+    const deep = await fetch(`${portal.url}${path}`, {
+      method: 'PUT',
+      headers: { 'x-user': 'dr.ada', 'content-type': 'application/json' },
+      body: `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`,
+    });
+    assert.equal(deep.status, 422);
+    const { error } = (await deep.json()) as { error: { code: string; hint: string } };
+    assert.equal(error.code, 'ERR_VALUE_NOT_SERIALIZABLE');
+    assert.ok(error.hint.length > 0);
+  });
+
   test('a TTL over the class cap is refused (403) with the rule id', async () => {
     const path = `/tenants/st-marys/patients/${fakePatients[5]!.mrn}/summary?ttlSeconds=3600`;
     const response = await call('PUT', path, { 'x-user': 'dr.ada' }, { note: fakePatients[5]!.note });

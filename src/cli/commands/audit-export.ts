@@ -5,6 +5,7 @@ import { type ExportManifest, exportAuditLog } from '../../audit/export.js';
 import { PhiCacheError } from '../../errors.js';
 import { LocalKeyring } from '../../keys/providers/local-keyring.js';
 import { phicacheHome } from '../../runtime/phicache-home.js';
+import { directory } from '../input-paths.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditExportCommand: Command = {
@@ -29,7 +30,7 @@ export const auditExportCommand: Command = {
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit export takes one directory');
     if (typeof values.out !== 'string')
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit export needs --out <dir>');
-    const dir = positionals[0]!;
+    const dir = await directory(positionals[0]!, 'audit directory');
     const out = values.out;
     // openAuditKeys makes keys on first use: a manifest signed by a key made just now would match no checkpoint.
     const home = phicacheHome();

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { readAuditLog } from '../../audit/read-log.js';
 import { type VerifyReport, verifyAuditLog } from '../../audit/verify.js';
 import { PhiCacheError } from '../../errors.js';
+import { directory, regularFile } from '../input-paths.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditVerifyCommand: Command = {
@@ -28,9 +29,9 @@ export const auditVerifyCommand: Command = {
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify takes one directory');
     if (typeof values.pubkey !== 'string')
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify needs --pubkey <file>');
-    const publicKey = await readPublicKey(values.pubkey);
+    const dir = await directory(positionals[0]!, 'audit directory');
+    const publicKey = await readPublicKey(await regularFile(values.pubkey, '--pubkey'));
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
-    const dir = positionals[0]!;
     const report = verifyAuditLog(await readAuditLog(dir), {
       publicKey,
       ...(streamRoot ? { streamRoot } : {}),

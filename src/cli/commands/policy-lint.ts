@@ -3,6 +3,7 @@ import { PhiCacheError } from '../../errors.js';
 import { defaultPolicyPath } from '../../policy/default.js';
 import { type LintReport, lintPolicy } from '../../policy/lint.js';
 import { readPolicyFile } from '../../policy/load.js';
+import { regularFile } from '../input-paths.js';
 import type { Command, CommandResult } from './command.js';
 
 export const policyLintCommand: Command = {
@@ -21,7 +22,10 @@ export const policyLintCommand: Command = {
     if (positionals.length > 1) {
       throw new PhiCacheError('ERR_CLI_USAGE', 'policy lint takes at most one file');
     }
-    const path = positionals[0] ?? fileURLToPath(defaultPolicyPath);
+    const path =
+      positionals[0] === undefined
+        ? fileURLToPath(defaultPolicyPath)
+        : await regularFile(positionals[0], 'policy file');
     const report = lintPolicy(await readPolicyFile(path), path, Date.now());
     // JSON has no undefined: a finding without a line says so with null rather than by a missing key.
     const data = {

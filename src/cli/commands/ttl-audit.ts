@@ -3,6 +3,7 @@ import { type TtlAuditReport, ttlAudit } from '../../ops/ttl-audit.js';
 import { loadDefaultPolicy } from '../../policy/default.js';
 import { loadPolicyFile } from '../../policy/load.js';
 import { nodeRedisCommands } from '../../store/redis/node-redis.js';
+import { regularFile } from '../input-paths.js';
 import { redisConnectionFlags, redisConnectionFrom, redisConnectionHelp } from '../redis-connection.js';
 import type { Command, CommandResult } from './command.js';
 
@@ -32,7 +33,9 @@ export const ttlAuditCommand: Command = {
     if (positionals.length > 0)
       throw new PhiCacheError('ERR_CLI_USAGE', 'ttl-audit takes no positional arguments');
     const policy =
-      typeof values.policy === 'string' ? await loadPolicyFile(values.policy) : await loadDefaultPolicy();
+      typeof values.policy === 'string'
+        ? await loadPolicyFile(await regularFile(values.policy, '--policy'))
+        : await loadDefaultPolicy();
     const dekEpochMs = values['dek-epoch-ms'] === undefined ? undefined : Number(values['dek-epoch-ms']);
     if (dekEpochMs !== undefined && !(Number.isSafeInteger(dekEpochMs) && dekEpochMs >= 1000)) {
       throw new PhiCacheError(

@@ -12,7 +12,7 @@ import {
   type RedisTlsOptions,
   withSubscriptions,
 } from './commands.js';
-import { closeWithin, connectWithin, ignore } from './lifecycle.js';
+import { ConnectionErrors, closeWithin, connectWithin, loadPeer } from './lifecycle.js';
 
 type Ioredis = Pick<typeof import('ioredis'), 'Redis' | 'Cluster'>;
 
@@ -80,7 +80,7 @@ export async function ioredisCommands(source: IoredisSource): Promise<RedisComma
   if ('client' in source) return overClient(source.client, keep);
   if ('cluster' in source && isCluster(source.cluster)) return overCluster(source.cluster, keep);
   // Only a client this binding creates needs the library itself.
-  return connect(await import('ioredis'), source as RedisConnectionOptions);
+  return connect(await loadPeer('ioredis', () => import('ioredis')), source as RedisConnectionOptions);
 }
 
 async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promise<RedisCommands> {
@@ -99,8 +99,9 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
       options.cluster.seeds.map(({ host, port }) => ({ host, port })),
       { redisOptions: common, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true },
     );
-    cluster.on('error', ignore);
-    await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.disconnect(), 'ioredis');
+    const errors = new ConnectionErrors();
+    cluster.on('error', errors.record);
+    await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.disconnect(), 'ioredis', errors);
     return overCluster(
       cluster as unknown as IoredisClusterLike,
       () =>
@@ -121,8 +122,9 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
           enableOfflineQueue: false,
           enableAutoPipelining: true,
         });
-  client.on('error', ignore);
-  await connectWithin(client.connect(), connectTimeoutMs, () => client.disconnect(), 'ioredis');
+  const errors = new ConnectionErrors();
+  client.on('error', errors.record);
+  await connectWithin(client.connect(), connectTimeoutMs, () => client.disconnect(), 'ioredis', errors);
   return overClient(
     client as unknown as IoredisClientLike,
     () =>
@@ -175,7 +177,8 @@ function withPubSub(
   if (makeSubscriber === undefined) return commands;
   return withSubscriptions(commands, async (channel, onMessage) => {
     const subscriber = makeSubscriber();
-    subscriber.on('error', ignore);
+    const errors = new ConnectionErrors();
+    subscriber.on('error', errors.record);
     subscriber.on('messageBuffer', (from: Buffer, message: Buffer) => {
       if (from.toString() !== channel) return;
       try {
@@ -184,7 +187,13 @@ function withPubSub(
         // The subscriber's own fault; the connection carries on.
       }
     });
-    await connectWithin(subscriber.connect(), connectTimeoutMs, () => subscriber.disconnect(), 'ioredis');
+    await connectWithin(
+      subscriber.connect(),
+      connectTimeoutMs,
+      () => subscriber.disconnect(),
+      'ioredis',
+      errors,
+    );
     try {
       await subscriber.subscribe(channel);
     } catch (error) {

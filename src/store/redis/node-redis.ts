@@ -13,7 +13,7 @@ import {
   type RedisTlsOptions,
   withSubscriptions,
 } from './commands.js';
-import { closeWithin, connectWithin, ignore } from './lifecycle.js';
+import { ConnectionErrors, closeWithin, connectWithin, ignore, loadPeer } from './lifecycle.js';
 import { type Send, sendCommands } from './send.js';
 
 type NodeRedis = typeof import('redis');
@@ -86,7 +86,7 @@ export type NodeRedisSource =
  * Buffers. Options passed to your client are otherwise kept.
  */
 export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisCommands> {
-  const redis: NodeRedis = await import('redis');
+  const redis: NodeRedis = await loadPeer('redis', () => import('redis'));
   const commandOptions = { timeout: 0, typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
   const keep = async () => undefined;
   if ('client' in source) {
@@ -130,8 +130,9 @@ async function connect(
       disableOfflineQueue: true,
       commandOptions,
     });
-    client.on('error', ignore);
-    await connectWithin(client.connect(), connectTimeoutMs, () => client.destroy(), 'node-redis');
+    const errors = new ConnectionErrors();
+    client.on('error', errors.record);
+    await connectWithin(client.connect(), connectTimeoutMs, () => client.destroy(), 'node-redis', errors);
     const commands = overClient(redis, client as unknown as NodeRedisClientLike, () =>
       closeWithin(
         () => client.close(),
@@ -149,8 +150,9 @@ async function connect(
       defaults: { ...auth, socket: socket as never, disableOfflineQueue: true },
       commandOptions,
     });
-    cluster.on('error', ignore);
-    await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.destroy(), 'node-redis');
+    const errors = new ConnectionErrors();
+    cluster.on('error', errors.record);
+    await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.destroy(), 'node-redis', errors);
     const commands = overCluster(redis, cluster as unknown as NodeRedisClusterLike, commandOptions, () =>
       closeWithin(
         () => cluster.close(),
@@ -167,12 +169,14 @@ async function connect(
     sentinelClientOptions: { socket: { connectTimeout: connectTimeoutMs } },
     commandOptions,
   });
-  sentinelClient.on('error', ignore);
+  const errors = new ConnectionErrors();
+  sentinelClient.on('error', errors.record);
   await connectWithin(
     sentinelClient.connect(),
     connectTimeoutMs,
     () => sentinelClient.destroy(),
     'node-redis',
+    errors,
   );
   const commands = overSentinel(redis, sentinelClient as unknown as NodeRedisSentinelLike, () =>
     closeWithin(
@@ -245,8 +249,15 @@ function duplicateListener(
   if (typeof client.duplicate !== 'function') return undefined;
   return async (channel, onMessage) => {
     const subscriber = client.duplicate!();
-    subscriber.on('error', ignore);
-    await connectWithin(subscriber.connect(), connectTimeoutMs, () => subscriber.destroy(), 'node-redis');
+    const errors = new ConnectionErrors();
+    subscriber.on('error', errors.record);
+    await connectWithin(
+      subscriber.connect(),
+      connectTimeoutMs,
+      () => subscriber.destroy(),
+      'node-redis',
+      errors,
+    );
     try {
       await subscriber.subscribe(channel, deliverTo(onMessage), true);
     } catch (error) {

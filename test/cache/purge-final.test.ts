@@ -47,17 +47,18 @@ describe('PHI-PURGE-01 purged means gone', () => {
       const fleet = await makeFleet(1);
       const [cache] = fleet.instances as [PhiCache];
       const slow = gate();
+      const called = gate();
       const filling = cache.getOrSet(
         ref,
         ada,
         async () => {
+          called.open();
           await slow.wait;
           return { hba1c: 7.9 };
         },
         { tags },
       );
-      // Let the fill read the store and call the factory before the purge.
-      await new Promise((resolve) => setImmediate(resolve));
+      await called.wait; // the fill read the store, missed, and is waiting on its source
       fleet.clock.now += 5;
       await purge(cache);
       fleet.clock.now += 5;

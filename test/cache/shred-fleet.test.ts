@@ -42,13 +42,20 @@ describe('PHI-PURGE-01 crypto-shredding reaches every instance', () => {
       release = resolve;
     });
     let hold = false;
+    let entered!: () => void;
+    const generating = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     const slowKeys = (inner: KeyProvider): KeyProvider => ({
       name: inner.name,
       currentKid: () => inner.currentKid(),
       nameSecret: () => inner.nameSecret(),
       unwrapDataKey: (key, context) => inner.unwrapDataKey(key, context),
       generateDataKey: async (context: EncryptionContext) => {
-        if (hold) await held;
+        if (hold) {
+          entered();
+          await held;
+        }
         return inner.generateDataKey(context);
       },
     });
@@ -57,7 +64,7 @@ describe('PHI-PURGE-01 crypto-shredding reaches every instance', () => {
     const [cache] = fleet.instances as [PhiCache];
     hold = true;
     const writing = cache.set(ref('MRN1'), { hba1c: 7.9 }, ada);
-    await new Promise((resolve) => setImmediate(resolve));
+    await generating; // the write is making the tenant's data key
     await cache.purgeTenant(ada);
     release();
     const receipt = await writing;

@@ -21,7 +21,7 @@ import { Policy, type PolicyDecision } from './policy/policy.js';
 import { PurgeLedger } from './purge/purge-ledger.js';
 import { Purges } from './purge/purges.js';
 import { SingleFlight } from './runtime/single-flight.js';
-import type { CacheStore } from './store/cache-store.js';
+import type { CacheStore, StoredEntry } from './store/cache-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 
 export type { AccessContext, EntryRef } from './access.js';
@@ -521,11 +521,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     };
     // The purges this entry surely carries are looked up together with the entry itself.
     const knownNames = [names.tenantTag, ...scopeTags(names, dataClass, ctx), storeKey];
-    let raw: Buffer | undefined;
+    let stored: StoredEntry | undefined;
     let purgedAt: number;
     try {
-      [raw, purgedAt] = await Promise.all([
-        this.#store.get(storeKey),
+      [stored, purgedAt] = await Promise.all([
+        this.#storedEntry(storeKey),
         this.#ledger.latest(names, knownNames),
       ]);
     } catch (error) {
@@ -533,7 +533,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       return miss('ERR_STORE_UNAVAILABLE');
     }
     this.#dataKeys.observeShred(ctx.tenant, this.#ledger.known(names.tenantTag));
-    if (raw === undefined) return miss();
+    if (stored === undefined) return miss();
+    const raw = stored.value;
 
     const now = this.#clock();
     let envelope: ReturnType<typeof parseEnvelope>;
@@ -596,6 +597,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     } finally {
       result.plaintext.fill(0);
     }
+    // The store's own record of the entry's tags must be the sealed one, or a purge could be steered past it.
+    if (!stored.carries(payload.tags)) {
+      const mismatch = new PhiCacheError(
+        'ERR_ENVELOPE_AUTH',
+        "the store's tags for the entry differ from its sealed tags",
+      );
+      return this.#tampered(op, raw, mismatch, dek);
+    }
     // Promise PHI-TTL-01: the sealed expiry is authoritative even if the store's TTL was removed or extended, and
     // so is the cap in force now: an entry written under an exception or a cap that no longer holds is refused.
     if (!(payload.expiresAt > now)) {
@@ -622,6 +631,12 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     }
     await this.#record('get', op, dek, { result: 'hit' });
     return payload.v;
+  }
+
+  async #storedEntry(storeKey: string): Promise<StoredEntry | undefined> {
+    if (this.#store.getEntry !== undefined) return this.#store.getEntry(storeKey);
+    const value = await this.#store.get(storeKey);
+    return value === undefined ? undefined : { value, carries: () => true };
   }
 
   /**

@@ -15,10 +15,23 @@ export interface StoreWriteOptions {
   readonly keyRecord?: boolean;
 }
 
+/** A stored value with what the store itself says about it. */
+export interface StoredEntry {
+  readonly value: Buffer;
+  /**
+   * Whether the store would reach this entry by exactly these tags (the ones sealed inside it). A store whose tag
+   * bookkeeping sits outside the ciphertext (Redis's frame) must agree with the sealed tags, or a purge could be
+   * steered past the entry by editing that bookkeeping.
+   */
+  carries(tags: readonly string[]): boolean;
+}
+
 export interface CacheStore {
   /** A short name for messages, such as `memory` or `redis`. */
   readonly name: string;
   get(key: string): Promise<Buffer | undefined>;
+  /** Like `get`, for stores that keep tag bookkeeping next to the value; the cache checks it against the sealed tags. */
+  getEntry?(key: string): Promise<StoredEntry | undefined>;
   set(key: string, value: Buffer, options: StoreWriteOptions): Promise<void>;
   /** Writes only when the key is absent; true when this call wrote it. */
   add(key: string, value: Buffer, options: StoreWriteOptions): Promise<boolean>;

@@ -59,6 +59,29 @@ for (const topology of ['plain', 'cluster'] as RedisTopology[]) {
           await fleet.close();
         }
       });
+
+      test('PHI-PURGE-01 a frame whose tag fingerprints were edited (to steer a purge past the entry) is tamper', async () => {
+        const commands = await BINDINGS[binding](connectionOptions(await sharedRedis(topology)));
+        const store = new RecordingStore(new RedisStore(commands, { commandTimeoutMs: 2_000 }));
+        const fleet = await makeFleet(1, { store });
+        const [cache] = fleet.instances as [PhiCache];
+        try {
+          const tampered: string[] = [];
+          cache.on('tamper', ({ code }) => tampered.push(code));
+          await cache.set(ref, { hba1c: 7.9 }, ada, { tags: { patient: 'MRN00482913' } });
+          const [entryKey] = [
+            ...new Set(store.writes.map((w) => w.key).filter((k) => k.startsWith('phc:e:'))),
+          ];
+          const framed = (await commands.get(entryKey!))!;
+          const edited = Buffer.from(framed);
+          edited[3]! ^= 0xff; // the first tag fingerprint
+          await commands.set(entryKey!, edited, 300_000, false);
+          assert.equal(await cache.get(ref, ada), undefined);
+          assert.deepEqual(tampered, ['ERR_ENVELOPE_AUTH']);
+        } finally {
+          await fleet.close();
+        }
+      });
     });
   }
 }

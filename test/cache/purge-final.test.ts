@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import type { AccessContext, EntryRef, PhiCache } from '../../src/cache.js';
 import type { CacheStore } from '../../src/store/cache-store.js';
 import { makeFleet } from '../helpers/fleet.js';
+import type { RecordingStore } from '../helpers/recording-store.js';
 
 const ref: EntryRef = { class: 'encrypted-phi', resource: 'lab-summary', id: 'MRN00482913' };
 const ada: AccessContext = { tenant: 'st-marys', user: 'dr.ada', principal: 'dr.ada', purpose: 'treatment' };
@@ -145,20 +146,20 @@ describe('PHI-PURGE-01 purged means gone', () => {
     const [key] = entryKeys(fleet) as [string];
     await fleet.store.set(key, Buffer.from('not an envelope'), { ttlMs: 300_000 });
     // A writer that lands between the damaged read and the delete that follows it.
-    const store = fleet.store as unknown as { get: (key: string) => Promise<Buffer | undefined> };
-    const get = store.get.bind(fleet.store);
+    const store = fleet.store as RecordingStore;
+    const getEntry = store.getEntry.bind(store);
     let raced = false;
-    store.get = async (k: string) => {
-      const value = await get(k);
+    store.getEntry = async (k: string) => {
+      const entry = await getEntry(k);
       if (!raced && k === key) {
         raced = true;
         fleet.clock.now += 1;
         await cache.set(ref, { hba1c: 8.4 }, ada);
       }
-      return value;
+      return entry;
     };
     assert.equal(await cache.get(ref, ada), undefined, 'the damaged value is a miss');
-    store.get = get;
+    store.getEntry = getEntry;
     assert.deepEqual(await cache.get(ref, ada), { hba1c: 8.4 }, 'the newer entry survived');
     await fleet.close();
   });

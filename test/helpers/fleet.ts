@@ -66,6 +66,7 @@ function unclosable(store: CacheStore): CacheStore {
   return {
     name: store.name,
     get: (key) => store.get(key),
+    ...(store.getEntry === undefined ? {} : { getEntry: (key: string) => store.getEntry!(key) }),
     set: (key, value, options) => store.set(key, value, options),
     add: (key, value, options) => store.add(key, value, options),
     delete: (key) => store.delete(key),

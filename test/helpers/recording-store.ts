@@ -1,4 +1,4 @@
-import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.js';
+import type { CacheStore, StoredEntry, StoreWriteOptions } from '../../src/store/cache-store.js';
 
 export interface RecordedWrite {
   readonly op: 'set' | 'add';
@@ -35,6 +35,13 @@ export class RecordingStore implements CacheStore {
   get(key: string) {
     this.reads.push(key);
     return this.#inner.get(key);
+  }
+  /** The inner store's own entry view where it has one (Redis's frame), else the value alone. */
+  async getEntry(key: string): Promise<StoredEntry | undefined> {
+    this.reads.push(key);
+    if (this.#inner.getEntry !== undefined) return this.#inner.getEntry(key);
+    const value = await this.#inner.get(key);
+    return value === undefined ? undefined : { value, carries: () => true };
   }
   set(key: string, value: Buffer, options: StoreWriteOptions) {
     this.writes.push({ op: 'set', key, value: Buffer.from(value), options });

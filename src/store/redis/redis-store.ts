@@ -3,7 +3,12 @@ import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../../errors.js';
 import { integerOption } from '../../options.js';
 import { DeadlineTracker } from '../../runtime/deadlines.js';
-import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../cache-store.js';
+import {
+  assertWriteOptions,
+  type CacheStore,
+  type StoredEntry,
+  type StoreWriteOptions,
+} from '../cache-store.js';
 import {
   type BreakerState,
   CircuitBreaker,
@@ -14,6 +19,7 @@ import { type RedisArg, type RedisCommands, RedisReplyError } from './commands.j
 import {
   DELETE_IF_TAGGED_SCRIPT,
   frame,
+  frameCarries,
   INDEX_SCRIPT,
   MAX_TAGS,
   READ_SCRIPT,
@@ -183,6 +189,18 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     } catch (error) {
       throw unavailable('GET', error);
     }
+  }
+
+  async getEntry(key: string): Promise<StoredEntry | undefined> {
+    let raw: Buffer | null;
+    try {
+      raw = await this.#run('GET', () => this.#commands.get(key));
+    } catch (error) {
+      throw unavailable('GET', error);
+    }
+    if (raw === null) return undefined;
+    const framed = raw;
+    return { value: unframe(framed), carries: (tags) => frameCarries(framed, tags) };
   }
 
   async set(key: string, value: Buffer, options: StoreWriteOptions): Promise<void> {

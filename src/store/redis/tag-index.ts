@@ -70,6 +70,24 @@ export function frame(value: Buffer, tags: readonly string[], scores: readonly n
   return framed;
 }
 
+/**
+ * Whether the frame's tags are exactly the fingerprints of `tags`. An unframed value carries no tags. A frame edited
+ * by someone with write access to Redis (a fingerprint flipped so a purge passes the entry by) fails this check.
+ */
+export function frameCarries(raw: Buffer, tags: readonly string[]): boolean {
+  const wanted = new Set(tags);
+  if (raw.length < HEADER_BYTES || raw[0] !== FRAME_MAGIC) return wanted.size === 0;
+  const count = raw.readUInt16BE(1);
+  if (count !== wanted.size || raw.length < HEADER_BYTES + TAG_BYTES * count) return false;
+  const framed = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const at = HEADER_BYTES + TAG_BYTES * i;
+    framed.add(raw.subarray(at, at + FINGERPRINT_BYTES).toString('hex'));
+  }
+  for (const tag of wanted) if (!framed.has(tagFingerprint(tag).toString('hex'))) return false;
+  return true;
+}
+
 /** A value not framed by this store (written by something else) is passed on whole: the envelope parser refuses it. */
 export function unframe(raw: Buffer): Buffer {
   if (raw.length >= HEADER_BYTES && raw[0] === FRAME_MAGIC) {

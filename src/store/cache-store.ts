@@ -8,6 +8,11 @@ export interface StoreWriteOptions {
   readonly ttlMs: number;
   /** Hashed tag names. Deleting by any of them deletes the entry. */
   readonly tags?: readonly string[];
+  /**
+   * A data-key record (wrapped DEK or its epoch pointer): a store must not evict it to make room for entries; it
+   * leaves only by expiry, delete or deleteByTag. Default false.
+   */
+  readonly keyRecord?: boolean;
 }
 
 export interface CacheStore {

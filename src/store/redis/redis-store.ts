@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PhiCacheError } from '../../errors.js';
 import { integerOption } from '../../options.js';
+import { DeadlineTracker } from '../../runtime/deadlines.js';
 import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../cache-store.js';
 import {
   type BreakerState,
@@ -10,7 +11,6 @@ import {
   resolveBreakerOptions,
 } from './circuit-breaker.js';
 import { type RedisArg, type RedisCommands, RedisReplyError } from './commands.js';
-import { DeadlineTracker } from '../../runtime/deadlines.js';
 import {
   DELETE_IF_TAGGED_SCRIPT,
   frame,

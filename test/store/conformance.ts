@@ -120,6 +120,22 @@ export function describeCacheStore(name: string, create: () => Promise<CacheStor
       for (const [i, k] of keys.entries()) assert.deepEqual(await store.get(k), Buffer.from([i]));
     });
 
+    test('a key record (keyRecord: true) reads back, expires and is deleted by tag like any entry', async () => {
+      const t = tag();
+      const k = key();
+      const value = randomBytes(120);
+      await store.set(k, value, { ttlMs: 10_000, tags: [t], keyRecord: true });
+      assert.deepEqual(await store.get(k), value);
+      const ttl = await store.ttl(k);
+      assert.ok(ttl !== undefined && ttl > 0 && ttl <= 10_000, `ttl ${ttl}`);
+      const added = key();
+      assert.equal(await store.add(added, value, { ttlMs: 10_000, tags: [t], keyRecord: true }), true);
+      assert.equal(await store.add(added, value, { ttlMs: 10_000, keyRecord: true }), false);
+      assert.equal(await store.deleteByTag(t), 2);
+      assert.equal(await store.get(k), undefined);
+      assert.equal(await store.get(added), undefined);
+    });
+
     test('an empty value round-trips', async () => {
       const k = key();
       await store.set(k, Buffer.alloc(0), { ttlMs: 10_000 });

@@ -4,10 +4,15 @@ import { assertWriteOptions, type CacheStore, type StoreWriteOptions } from '../
 import { ExpiryHeap } from './expiry-heap.js';
 
 export interface MemoryStoreOptions {
-  /** Upper bound of the bytes held (values, keys and tags). Default 64 MiB. */
+  /** Upper bound of the bytes held (values, keys and tags of entries and key records). Default 64 MiB. */
   readonly maxBytes?: number;
-  /** Upper bound of the entries held. Default 100,000. */
+  /** Upper bound of the entries held, key records not included. Default 100,000. */
   readonly maxEntries?: number;
+  /**
+   * Upper bound of the data-key records held (`keyRecord` writes), which are never evicted for entries: when it is
+   * reached a new key record is refused (`ERR_STORE_UNAVAILABLE`), and the cache drops that write. Default 10,000.
+   */
+  readonly maxKeyRecords?: number;
   /** Largest single value accepted, in bytes. Default 1 MiB, at most maxBytes. */
   readonly maxEntryBytes?: number;
   /** How often expired entries are freed, in ms. Default 1,000. */
@@ -21,6 +26,18 @@ interface Entry {
   readonly expiresAt: number;
   readonly tags: readonly string[];
   readonly bytes: number;
+  readonly keyRecord: boolean;
+}
+
+export interface MemoryStoreStats {
+  /** Entries held, expired-but-unswept ones included; key records not included. */
+  readonly entries: number;
+  /** Data-key records held, expired-but-unswept ones included. */
+  readonly keyRecords: number;
+  /** Bytes counted against maxBytes: entries and key records. */
+  readonly bytes: number;
+  /** Slots of the expiry heap: one per key held, whatever the number of writes. */
+  readonly heapSlots: number;
 }
 
 /** Rough per-entry bookkeeping cost, so that many tiny entries still count against maxBytes. */
@@ -29,24 +46,33 @@ const ENTRY_OVERHEAD_BYTES = 96;
 /**
  * The embedded store: an in-process LRU bounded by bytes and by entries. Expired entries are freed by a sweep
  * (not merely hidden on read), so expired ciphertext does not linger in the heap.
+ *
+ * Data-key records live apart from the LRU. A wrapped DEK is written once and then never read while its unwrapped
+ * key is cached, so an LRU would evict it first, and every live entry it sealed would become unreadable once the
+ * unwrapped key aged out. Key records are bounded by their own count instead, and leave only by expiry, delete or
+ * deleteByTag (crypto-shredding).
  */
 export class MemoryStore implements CacheStore {
   readonly name = 'memory';
   readonly #maxBytes: number;
   readonly #maxEntries: number;
+  readonly #maxKeyRecords: number;
   readonly #maxEntryBytes: number;
   readonly #clock: () => number;
   /** Map order is least recently used first. */
   readonly #entries = new Map<string, Entry>();
+  readonly #keyRecords = new Map<string, Entry>();
   readonly #tags = new Map<string, Set<string>>();
   /** Expiry times by key only: the heap must not keep values alive after an overwrite or delete. */
   readonly #expiry = new ExpiryHeap();
   readonly #sweeper: NodeJS.Timeout;
   #bytes = 0;
+  #keyRecordBytes = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#maxBytes = integerOption('memory store', 'maxBytes', options.maxBytes ?? 64 * 1024 * 1024, 1);
     this.#maxEntries = integerOption('memory store', 'maxEntries', options.maxEntries ?? 100_000, 1);
+    this.#maxKeyRecords = integerOption('memory store', 'maxKeyRecords', options.maxKeyRecords ?? 10_000, 1);
     const defaultEntryBytes = Math.min(1024 * 1024, this.#maxBytes);
     this.#maxEntryBytes = integerOption(
       'memory store',
@@ -66,16 +92,22 @@ export class MemoryStore implements CacheStore {
     this.#sweeper.unref();
   }
 
-  /** Entries and bytes held right now, expired-but-unswept ones included. */
-  stats(): { entries: number; bytes: number } {
-    return { entries: this.#entries.size, bytes: this.#bytes };
+  stats(): MemoryStoreStats {
+    return {
+      entries: this.#entries.size,
+      keyRecords: this.#keyRecords.size,
+      bytes: this.#bytes,
+      heapSlots: this.#expiry.size,
+    };
   }
 
   async get(key: string): Promise<Buffer | undefined> {
     const entry = this.#live(key);
     if (entry === undefined) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (!entry.keyRecord) {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+    }
     return entry.value;
   }
 
@@ -91,7 +123,7 @@ export class MemoryStore implements CacheStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    const entry = this.#entries.get(key);
+    const entry = this.#held(key);
     if (entry === undefined) return false;
     this.#remove(key, entry);
     return entry.expiresAt > this.#clock();
@@ -103,7 +135,7 @@ export class MemoryStore implements CacheStore {
     const now = this.#clock();
     let count = 0;
     for (const key of [...keys]) {
-      const entry = this.#entries.get(key);
+      const entry = this.#held(key);
       if (entry === undefined) continue;
       if (entry.expiresAt > now) count += 1;
       this.#remove(key, entry);
@@ -119,18 +151,20 @@ export class MemoryStore implements CacheStore {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#entries.clear();
+    this.#keyRecords.clear();
     this.#tags.clear();
     this.#expiry.clear();
     this.#bytes = 0;
+    this.#keyRecordBytes = 0;
   }
 
   /** Frees every expired entry now; runs on a timer, and may be called to free memory at once. */
   sweep(): number {
     const now = this.#clock();
     let freed = 0;
-    for (const { key, at } of this.#expiry.popExpired(now)) {
-      const entry = this.#entries.get(key);
-      if (entry !== undefined && entry.expiresAt <= now && entry.expiresAt === at) {
+    for (const key of this.#expiry.popExpired(now)) {
+      const entry = this.#held(key);
+      if (entry !== undefined) {
         this.#remove(key, entry);
         freed += 1;
       }
@@ -138,8 +172,12 @@ export class MemoryStore implements CacheStore {
     return freed;
   }
 
+  #held(key: string): Entry | undefined {
+    return this.#entries.get(key) ?? this.#keyRecords.get(key);
+  }
+
   #live(key: string): Entry | undefined {
-    const entry = this.#entries.get(key);
+    const entry = this.#held(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.#clock()) {
       this.#remove(key, entry);
@@ -157,35 +195,64 @@ export class MemoryStore implements CacheStore {
       );
     }
     const tags = options.tags ?? [];
+    const keyRecord = options.keyRecord === true;
+    const bytes =
+      value.length + key.length + tags.reduce((sum, tag) => sum + tag.length, 0) + ENTRY_OVERHEAD_BYTES;
+    this.sweep();
+    const previous = this.#held(key);
+    if (keyRecord) this.#assertRoomForKeyRecord(previous, bytes);
     // A copy in its own memory: a slice of Node's shared pool would keep a whole 8 KiB slab alive per entry.
     const copy = Buffer.allocUnsafeSlow(value.length);
     value.copy(copy);
-    const entry: Entry = {
-      value: copy,
-      expiresAt: this.#clock() + options.ttlMs,
-      tags,
-      bytes:
-        value.length + key.length + tags.reduce((sum, tag) => sum + tag.length, 0) + ENTRY_OVERHEAD_BYTES,
-    };
-    const previous = this.#entries.get(key);
+    const entry: Entry = { value: copy, expiresAt: this.#clock() + options.ttlMs, tags, bytes, keyRecord };
     if (previous !== undefined) this.#remove(key, previous);
-    this.#entries.set(key, entry);
-    this.#bytes += entry.bytes;
+    if (keyRecord) {
+      this.#keyRecords.set(key, entry);
+      this.#keyRecordBytes += bytes;
+    } else {
+      this.#entries.set(key, entry);
+    }
+    this.#bytes += bytes;
     for (const tag of tags) {
       const keys = this.#tags.get(tag);
       if (keys === undefined) this.#tags.set(tag, new Set([key]));
       else keys.add(key);
     }
-    this.#expiry.push(entry.expiresAt, key);
-    this.sweep();
-    while (this.#bytes > this.#maxBytes || this.#entries.size > this.#maxEntries) {
+    this.#expiry.set(key, entry.expiresAt);
+    // Only entries are evicted; the room check above keeps key records alone within maxBytes, so this ends.
+    while (
+      (this.#bytes > this.#maxBytes || this.#entries.size > this.#maxEntries) &&
+      this.#entries.size > 0
+    ) {
       const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];
       this.#remove(oldestKey, oldest);
     }
   }
 
+  /** A new key record must fit beside the others without evicting one: else the write is refused, not stored. */
+  #assertRoomForKeyRecord(previous: Entry | undefined, bytes: number): void {
+    const replaced = previous?.keyRecord === true ? previous : undefined;
+    const count = this.#keyRecords.size + (replaced === undefined ? 1 : 0);
+    const keyRecordBytes = this.#keyRecordBytes - (replaced?.bytes ?? 0) + bytes;
+    if (count > this.#maxKeyRecords || keyRecordBytes > this.#maxBytes) {
+      throw new PhiCacheError(
+        'ERR_STORE_UNAVAILABLE',
+        `the memory store is full of data-key records (${this.#keyRecords.size} held); the key record was not stored`,
+        {
+          hint: 'Raise maxKeyRecords (or maxBytes) of the MemoryStore. Key records are never evicted for room, so new data keys wait until old ones expire; writes needing one are dropped meanwhile.',
+        },
+      );
+    }
+  }
+
   #remove(key: string, entry: Entry): void {
-    this.#entries.delete(key);
+    if (entry.keyRecord) {
+      this.#keyRecords.delete(key);
+      this.#keyRecordBytes -= entry.bytes;
+    } else {
+      this.#entries.delete(key);
+    }
+    this.#expiry.delete(key);
     this.#bytes -= entry.bytes;
     for (const tag of entry.tags) {
       const keys = this.#tags.get(tag);

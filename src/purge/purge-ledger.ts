@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { TenantNames } from '../keys/tenant-names.js';
+import { Lru } from '../runtime/lru.js';
 import type { CacheStore } from '../store/cache-store.js';
 
 export interface PurgeLedgerOptions {
@@ -36,13 +37,18 @@ interface Known {
  */
 export class PurgeLedger {
   readonly #options: PurgeLedgerOptions;
-  /** Map order is least recently used first. */
-  readonly #known = new Map<string, Known>();
+  readonly #known: Lru<string, Known>;
   #sequence = 0;
   #sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: PurgeLedgerOptions) {
     this.#options = options;
+    this.#known = new Lru(options.maxNames);
+  }
+
+  /** Names remembered right now. */
+  get size(): number {
+    return this.#known.size;
   }
 
   /** This instance's purge count: a fill notes it when it starts and asks `purgedSince` before it writes. */
@@ -63,7 +69,6 @@ export class PurgeLedger {
     );
     await this.#options.store.set(names.purgeMarker(target), marker, {
       ttlMs: this.#options.retainMs,
-      keyRecord: true,
     });
   }
 
@@ -118,13 +123,8 @@ export class PurgeLedger {
     let known = this.#known.get(target);
     if (known === undefined) {
       known = { purgedAt: Number.NEGATIVE_INFINITY, checkedAt: Number.NEGATIVE_INFINITY, sequence: 0 };
-      if (this.#known.size >= this.#options.maxNames) {
-        this.#known.delete(this.#known.keys().next().value as string);
-      }
-    } else {
-      this.#known.delete(target);
+      this.#known.set(target, known);
     }
-    this.#known.set(target, known);
     return known;
   }
 
@@ -135,7 +135,7 @@ export class PurgeLedger {
   #forgetExpired(now: number): void {
     if (now - this.#sweptAt < this.#options.refreshMs) return;
     this.#sweptAt = now;
-    for (const [target, known] of this.#known) {
+    for (const [target, known] of [...this.#known.entries()]) {
       if (
         known.purgedAt + this.#options.retainMs <= now &&
         now - known.checkedAt >= this.#options.refreshMs

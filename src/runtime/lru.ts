@@ -47,6 +47,11 @@ export class Lru<K, V> {
     return this.#map.delete(key);
   }
 
+  /** Every entry, least recently used first, without touching any. */
+  entries(): IterableIterator<[K, V]> {
+    return this.#map.entries();
+  }
+
   /** Every value, least recently used first. */
   values(): IterableIterator<V> {
     return this.#map.values();

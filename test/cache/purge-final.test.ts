@@ -117,6 +117,11 @@ describe('PHI-PURGE-01 purged means gone', () => {
     const markerKey = markerKeys[0]!;
     const marker = JSON.parse((await fleet.store.get(markerKey))!.toString()) as { at: number; mac: string };
     assert.deepEqual(Object.keys(marker).sort(), ['at', 'mac']);
+    // Remembered for at least the longest class cap of the default policy (rate-limit-counter, 3,600 s).
+    assert.ok(
+      (await fleet.store.ttl(markerKey))! >= 3_600_000,
+      'the marker outlives every entry it can refuse',
+    );
 
     // Deleted outright: the instance that purged still refuses the replay.
     await fleet.store.delete(markerKey);

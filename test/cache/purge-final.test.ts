@@ -150,21 +150,29 @@ describe('PHI-PURGE-01 purged means gone', () => {
     await cache.set(ref, { hba1c: 7.9 }, ada);
     const [key] = entryKeys(fleet) as [string];
     await fleet.store.set(key, Buffer.from('not an envelope'), { ttlMs: 300_000 });
-    // A writer that lands between the damaged read and the delete that follows it.
+    // A writer that lands between the damaged read and the delete that follows it (whichever read the cache uses).
     const store = fleet.store as RecordingStore;
-    const getEntry = store.getEntry.bind(store);
+    const reads = { get: store.get.bind(store), getEntry: store.getEntry.bind(store) };
     let raced = false;
-    store.getEntry = async (k: string) => {
-      const entry = await getEntry(k);
+    const race = async (k: string) => {
       if (!raced && k === key) {
         raced = true;
         fleet.clock.now += 1;
         await cache.set(ref, { hba1c: 8.4 }, ada);
       }
+    };
+    store.get = async (k: string) => {
+      const value = await reads.get(k);
+      await race(k);
+      return value;
+    };
+    store.getEntry = async (k: string) => {
+      const entry = await reads.getEntry(k);
+      await race(k);
       return entry;
     };
     assert.equal(await cache.get(ref, ada), undefined, 'the damaged value is a miss');
-    store.getEntry = getEntry;
+    Object.assign(store, reads);
     assert.deepEqual(await cache.get(ref, ada), { hba1c: 8.4 }, 'the newer entry survived');
     await fleet.close();
   });

@@ -1,23 +1,21 @@
 import { EventEmitter } from 'node:events';
 import { type AccessContext, checkContext, checkRef, type EntryRef } from './access.js';
-import { auditEventOf } from './audit/access-event.js';
-import type { AuditAction, AuditEvent, AuditOutcome } from './audit/audit-event.js';
-import type { AuditSink } from './audit/audit-sink.js';
+import type { AuditAction, AuditOutcome } from './audit/audit-event.js';
+import { CacheAuditor } from './audit/cache-auditor.js';
+import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
 import { NoncePool } from './crypto/nonce-pool.js';
 import { decodePayload, encodePayload, type SealedPayload } from './crypto/payload-codec.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
 import { checkedKeyProvider } from './keys/checked-provider.js';
 import { DataKeys } from './keys/data-keys.js';
-import { type CachedDek, DekCache, type DekCacheOptions } from './keys/dek-cache.js';
+import { type CachedDek, DekCache } from './keys/dek-cache.js';
 import { entryKey, scopeTags } from './keys/entry-names.js';
-import type { KeyProvider } from './keys/key-provider.js';
 import { withLiveKey } from './keys/live-key.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
-import { integerOption } from './options.js';
-import { longestCapMs, policyDigest } from './policy/digest.js';
+import { longestCapMs } from './policy/digest.js';
 import { type Failure, failureResponse } from './policy/failure-mode.js';
-import { Policy, type PolicyDecision } from './policy/policy.js';
+import type { Policy, PolicyDecision } from './policy/policy.js';
 import { PurgeLedger } from './purge/purge-ledger.js';
 import { Purges } from './purge/purges.js';
 import { SingleFlight } from './runtime/single-flight.js';
@@ -25,6 +23,7 @@ import type { CacheStore, StoredEntry } from './store/cache-store.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 
 export type { AccessContext, EntryRef } from './access.js';
+export type { PhiCacheOptions } from './cache-options.js';
 
 export interface SetOptions {
   /** Time to live in ms; at most the class cap. Default: the class default. */
@@ -42,35 +41,6 @@ export interface WriteReceipt {
   readonly key: string;
   /** Fields removed by the class's allow list. */
   readonly strippedFields: number;
-}
-
-export interface PhiCacheOptions {
-  readonly policy: Policy;
-  readonly keys: KeyProvider;
-  readonly audit: AuditSink;
-  /** Default: an embedded MemoryStore. */
-  readonly store?: CacheStore;
-  /** Recorded as the actor's service in every audit event. */
-  readonly service: string;
-  readonly dekCache?: DekCacheOptions;
-  /** How long new writes use one data key before moving to a new one, in ms. Default 1 hour; at least 1,000. */
-  readonly dekEpochMs?: number;
-  /** Deadline of one key service call (generate, unwrap), in ms. Default 5,000; 1 to 120,000. */
-  readonly keyServiceTimeoutMs?: number;
-  /**
-   * Deadline of a getOrSet factory, in ms: past it every caller waiting for the entry gets ERR_FACTORY_TIMEOUT, the
-   * entry is free for the next caller, and whatever the factory returns later is not cached. Default 10,000;
-   * 1 to 600,000.
-   */
-  readonly factoryTimeoutMs?: number;
-  /**
-   * How long this instance trusts what it last read of other instances' purges, in ms: a purge, delete or tenant
-   * shred made on another instance sharing the store is obeyed here at most this long after it. Default 1,000;
-   * 1 to 60,000. Purges made here are obeyed here at once.
-   */
-  readonly purgeRefreshMs?: number;
-  /** Milliseconds since the epoch. Default `Date.now`. */
-  readonly clock?: () => number;
 }
 
 /** Typed events for operators: they carry hashes and codes, never values. */
@@ -107,7 +77,6 @@ interface FillStart {
 /** A fill's result, shared by every caller that joined it. */
 type FillResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-const DEFAULT_EPOCH_MS = 3_600_000;
 const ALLOW_PURGE = { effect: 'allow', rule: 'POL-PURGE-01' } as const;
 /** Extra memory of a purge past the longest cap, for clock skew between instances. */
 const PURGE_GRACE_MS = 60_000;
@@ -119,8 +88,7 @@ const PURGE_GRACE_MS = 60_000;
 export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #policy: Policy;
   readonly #store: CacheStore;
-  readonly #audit: AuditSink;
-  readonly #service: string;
+  readonly #audit: CacheAuditor;
   readonly #clock: () => number;
   readonly #names: NameKeyring;
   readonly #dekCache: DekCache;
@@ -132,30 +100,23 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #factoryTimeoutMs: number;
   #closed = false;
 
-  private constructor(options: PhiCacheOptions, nameSecret: Buffer, epochMs: number) {
+  private constructor(options: ResolvedCacheOptions, nameSecret: Buffer) {
     super();
     this.#policy = options.policy;
-    this.#store = options.store ?? new MemoryStore();
-    this.#audit = options.audit;
-    this.#service = options.service;
-    this.#clock = options.clock ?? Date.now;
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#audit = new CacheAuditor(options.audit, options.service, this.#clock, this.#policy);
     this.#names = new NameKeyring(nameSecret);
     this.#dekCache = new DekCache(options.dekCache);
-    this.#factoryTimeoutMs = integerOption(
-      'PhiCache',
-      'factoryTimeoutMs',
-      options.factoryTimeoutMs ?? 10_000,
-      1,
-      600_000,
-    );
+    this.#factoryTimeoutMs = options.factoryTimeoutMs;
     this.#dataKeys = new DataKeys({
       provider: checkedKeyProvider(options.keys, options.keyServiceTimeoutMs),
       store: this.#store,
       cache: this.#dekCache,
-      epochMs,
+      epochMs: options.dekEpochMs,
       clock: this.#clock,
-      onCreate: (dek) => this.#auditKey('key.create', dek),
-      onDamaged: (dek) => this.#auditKey('key.damaged', dek),
+      onCreate: (dek) => this.#audit.dataKey('key.create', dek),
+      onDamaged: (dek) => this.#audit.dataKey('key.damaged', dek),
     });
     this.#ledger = new PurgeLedger({
       store: this.#store,
@@ -163,35 +124,17 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       shared: !(this.#store instanceof MemoryStore),
       clock: this.#clock,
       retainMs: longestCapMs(this.#policy) + PURGE_GRACE_MS,
-      refreshMs: integerOption('PhiCache', 'purgeRefreshMs', options.purgeRefreshMs ?? 1000, 1, 60_000),
+      refreshMs: options.purgeRefreshMs,
       maxNames: 100_000,
     });
     this.#purges = new Purges(this.#store, this.#ledger, this.#dataKeys, this.#clock);
   }
 
   static async create(options: PhiCacheOptions): Promise<PhiCache> {
-    if (typeof options !== 'object' || options === null) throw new TypeError('PhiCache.create needs options');
-    if (typeof options.service !== 'string' || options.service.length === 0) {
-      throw new TypeError('PhiCache needs `service`, the name recorded as the actor in audit events');
-    }
-    if (!(options.policy instanceof Policy)) throw new TypeError('PhiCache needs `policy`, a loaded Policy');
-    if (typeof options.keys?.generateDataKey !== 'function')
-      throw new TypeError('PhiCache needs `keys`, a KeyProvider');
-    if (typeof options.audit?.write !== 'function')
-      throw new TypeError('PhiCache needs `audit`, an AuditSink');
-    if (options.store !== undefined && typeof options.store.get !== 'function') {
-      throw new TypeError('`store` must be a CacheStore');
-    }
-    if (options.clock !== undefined && typeof options.clock !== 'function') {
-      throw new TypeError('`clock` must be a function returning milliseconds');
-    }
-    const epochMs = options.dekEpochMs ?? DEFAULT_EPOCH_MS;
-    if (!Number.isSafeInteger(epochMs) || epochMs < 1000) {
-      throw new RangeError('dekEpochMs must be an integer of at least 1000 ms');
-    }
-    const nameSecret = await checkedKeyProvider(options.keys, options.keyServiceTimeoutMs).nameSecret();
-    const cache = new PhiCache(options, nameSecret, epochMs);
-    await cache.#auditPolicyLoad();
+    const resolved = resolveCacheOptions(options);
+    const nameSecret = await checkedKeyProvider(resolved.keys, resolved.keyServiceTimeoutMs).nameSecret();
+    const cache = new PhiCache(resolved, nameSecret);
+    await cache.#audit.policyLoaded();
     return cache;
   }
 
@@ -709,7 +652,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     key: string,
     decision: PolicyDecision & { effect: 'deny' },
   ): Promise<never> {
-    await this.#event({
+    await this.#audit.record({
       action,
       className: ref.class,
       ctx,
@@ -742,47 +685,17 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       count = await run();
     } catch (error) {
       this.emit('store-error', { operation: 'purge', className: null, cause: error });
-      await this.#event({ ...facts, outcome: { result: 'error', code: codeOf(error) } });
+      await this.#audit.record({ ...facts, outcome: { result: 'error', code: codeOf(error) } });
       throw new PhiCacheError('ERR_STORE_UNAVAILABLE', `the ${this.#store.name} store failed to purge`, {
         cause: error,
       });
     }
-    await this.#event({ ...facts, outcome: { result: 'ok', count } });
+    await this.#audit.record({ ...facts, outcome: { result: 'ok', count } });
     return count;
   }
 
-  /** Which policy this instance enforces is evidence too: its digest goes to the admin stream at start. */
-  async #auditPolicyLoad(): Promise<void> {
-    await this.#event({
-      action: 'policy.load',
-      className: null,
-      ctx: { tenant: '*', principal: this.#service, purpose: 'policy-load' },
-      key: null,
-      dek: null,
-      decision: null,
-      outcome: { result: 'ok' },
-      detail: {
-        classes: this.#policy.classes.size,
-        exceptions: this.#policy.exceptions.length,
-        digest: policyDigest(this.#policy),
-      },
-    });
-  }
-
-  async #auditKey(action: 'key.create' | 'key.damaged', dek: CachedDek): Promise<void> {
-    await this.#event({
-      action,
-      className: dek.className,
-      ctx: { tenant: dek.tenant, principal: this.#service, purpose: 'key-management' },
-      key: null,
-      dek,
-      decision: null,
-      outcome: { result: 'ok' },
-    });
-  }
-
   #record(action: AuditAction, op: EntryOp, dek: CachedDek | null, outcome: AuditOutcome): Promise<void> {
-    return this.#event({
+    return this.#audit.record({
       action,
       className: op.ref.class,
       ctx: op.ctx,
@@ -791,36 +704,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       decision: op.decision,
       outcome,
     });
-  }
-
-  async #event(facts: {
-    action: AuditAction;
-    className: string | null;
-    ctx: AccessContext;
-    key: string | null;
-    dek: CachedDek | null;
-    decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
-    outcome: AuditOutcome;
-    detail?: AuditEvent['detail'];
-  }): Promise<void> {
-    const { ctx, className } = facts;
-    const event = auditEventOf({
-      ...facts,
-      service: this.#service,
-      at: this.#clock(),
-      tenant: ctx.tenant,
-      principal: ctx.principal,
-      purpose: ctx.purpose,
-      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
-      className: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
-    });
-    try {
-      await this.#audit.write(event);
-    } catch (cause) {
-      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit sink failed to record ${facts.action}`, {
-        cause,
-      });
-    }
   }
 }
 

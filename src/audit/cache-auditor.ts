@@ -1,0 +1,96 @@
+import { PhiCacheError } from '../errors.js';
+import { policyDigest } from '../policy/digest.js';
+import type { Policy } from '../policy/policy.js';
+import { auditEventOf } from './access-event.js';
+import type { AuditAction, AuditEvent, AuditOutcome } from './audit-event.js';
+import type { AuditSink } from './audit-sink.js';
+
+/** One cache operation as the cache knows it when it records it. */
+export interface CacheFacts {
+  readonly action: AuditAction;
+  /** The class name as the caller gave it; recorded only if the policy declares it. */
+  readonly className: string | null;
+  readonly ctx: { readonly tenant: string; readonly principal?: string; readonly purpose?: string };
+  readonly key: string | null;
+  readonly dek: { readonly kid: string; readonly id: string } | null;
+  readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
+  readonly outcome: AuditOutcome;
+  readonly detail?: AuditEvent['detail'];
+}
+
+/**
+ * Records what a PhiCache does, fail-closed: an operation whose record the sink did not take fails with
+ * ERR_AUDIT_UNAVAILABLE (promise PHI-AUDIT-01), whatever the class's failure mode.
+ */
+export class CacheAuditor {
+  readonly #sink: AuditSink;
+  readonly #service: string;
+  readonly #clock: () => number;
+  readonly #policy: Policy;
+
+  constructor(sink: AuditSink, service: string, clock: () => number, policy: Policy) {
+    this.#sink = sink;
+    this.#service = service;
+    this.#clock = clock;
+    this.#policy = policy;
+  }
+
+  async record(facts: CacheFacts): Promise<void> {
+    const { ctx, className } = facts;
+    const event = auditEventOf({
+      ...facts,
+      service: this.#service,
+      at: this.#clock(),
+      tenant: ctx.tenant,
+      principal: ctx.principal,
+      purpose: ctx.purpose,
+      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
+      className: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
+    });
+    try {
+      await this.#sink.write(event);
+    } catch (cause) {
+      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit sink failed to record ${facts.action}`, {
+        cause,
+      });
+    }
+  }
+
+  /** Which policy this instance enforces is evidence too: its digest goes to the admin stream at start. */
+  policyLoaded(): Promise<void> {
+    return this.record({
+      action: 'policy.load',
+      className: null,
+      ctx: { tenant: '*', principal: this.#service, purpose: 'policy-load' },
+      key: null,
+      dek: null,
+      decision: null,
+      outcome: { result: 'ok' },
+      detail: {
+        classes: this.#policy.classes.size,
+        exceptions: this.#policy.exceptions.length,
+        digest: policyDigest(this.#policy),
+      },
+    });
+  }
+
+  /** A data key made, or found damaged: admin records with the key's ids, never its material. */
+  dataKey(
+    action: 'key.create' | 'key.damaged',
+    dek: { readonly tenant: string; readonly className: string; readonly kid: string; readonly id: string },
+  ): Promise<void> {
+    return this.record({
+      action,
+      className: dek.className,
+      ctx: { tenant: dek.tenant, principal: this.#service, purpose: 'key-management' },
+      key: null,
+      dek,
+      decision: null,
+      outcome: { result: 'ok' },
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#sink.close();
+  }
+}

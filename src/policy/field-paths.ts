@@ -5,16 +5,14 @@
  * container, but each of its members needs a path of its own: PHI nested under an allowed name must not ride along.
  */
 
-/** One name in the allow list, and what may appear under it. */
-interface FieldNode {
+/** One name in the allow list (the root: the value itself), and what may appear under it. */
+export interface FieldTree {
   /** The path itself is listed: its scalar content is kept. */
   readonly listed: boolean;
   /** Listed as `path.*`: everything under it is kept, unchecked. */
   readonly subtree: boolean;
-  readonly children: ReadonlyMap<string, FieldNode>;
+  readonly children: ReadonlyMap<string, FieldTree>;
 }
-
-export type FieldTree = FieldNode;
 
 /** Parsed JSON: what the field checks walk. */
 type JsonObject = { [name: string]: unknown };
@@ -22,7 +20,8 @@ type JsonObject = { [name: string]: unknown };
 /** Why a path in an allow list is malformed, or undefined when it is well-formed. */
 export function fieldPathProblem(path: string): string | undefined {
   const segments = path.split('.');
-  if (segments.some((segment) => segment === '')) return 'a field path has no empty segment (check the dots)';
+  if (segments.some((segment) => segment === ''))
+    return 'a field path must not have an empty segment (check the dots)';
   if (segments.length === 1 && segments[0] === '*') {
     return 'a bare `*` would allow every field; list the fields, or use `name.*` for one subtree';
   }
@@ -79,7 +78,7 @@ export function filterFields(
 const removed = Symbol('removed');
 
 function filterMembers(
-  node: FieldNode,
+  node: FieldTree,
   object: JsonObject,
   prefix: string,
   stripped: Set<string>,
@@ -105,7 +104,7 @@ function filterMembers(
 
 /** `prefix` and `name` make the value's path, joined only when needed: most values are listed scalars. */
 function filterValue(
-  node: FieldNode,
+  node: FieldTree,
   value: unknown,
   prefix: string,
   name: string,

@@ -98,6 +98,9 @@ export type PolicyDecision =
 
 type Deny = Extract<PolicyDecision, { effect: 'deny' }>;
 
+/** What decideWrite answers: an allowed write always carries the JSON text to store. */
+export type WriteDecision = Deny | (Extract<PolicyDecision, { effect: 'allow' }> & { readonly json: string });
+
 const undeclaredClass = '(undeclared)';
 const noFields: readonly string[] = Object.freeze([]);
 
@@ -144,7 +147,7 @@ export class Policy {
     return best;
   }
 
-  decideWrite(request: WriteRequest, now: number): PolicyDecision {
+  decideWrite(request: WriteRequest, now: number): WriteDecision {
     checkNow(now);
     const { ttlMs } = request;
     /* Precondition (PHI-TTL-01): a TTL is a positive integer of milliseconds; anything else is misuse. */
@@ -338,7 +341,7 @@ function checkFields(
   tree: FieldTree,
   json: string,
   grant: { ttlMs: number; exceptionId: string | undefined },
-): PolicyDecision {
+): WriteDecision {
   const parsed: unknown = JSON.parse(json);
   if (!isJsonObject(parsed)) {
     return deny(

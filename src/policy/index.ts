@@ -9,6 +9,7 @@ export type {
   PolicyException,
   ReadRequest,
   ScopePart,
+  WriteDecision,
   WriteRequest,
 } from './policy.js';
 export { Policy } from './policy.js';

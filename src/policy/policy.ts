@@ -1,4 +1,5 @@
 import type { PhiCacheErrorCode } from '../errors.js';
+import { compileFieldPaths, type FieldTree, filterFields, isJsonObject } from './field-paths.js';
 import { type AllowRuleId, type DenyRuleId, denyRules } from './rules.js';
 import type {
   DataClassDocument,
@@ -20,6 +21,7 @@ export interface DataClass {
   readonly maxTtlMs: number;
   readonly defaultTtlMs: number;
   readonly scope: readonly ScopePart[];
+  /** `allow` holds dot paths into the serialized value (`labs.code`, `labs.*`); see field-paths.ts. */
   readonly fields: { readonly allow: readonly string[]; readonly others: 'strip' | 'reject' } | undefined;
   readonly tags: readonly string[];
   readonly failureMode: FailureMode;
@@ -50,6 +52,7 @@ export interface WriteRequest {
   scope: AccessScope;
   principal: string | undefined;
   purpose: string | undefined;
+  /** Decided on what JSON.stringify makes of it, once: that text is what gets stored. */
   value: unknown;
   tagKinds: readonly string[];
 }
@@ -73,8 +76,15 @@ export type PolicyDecision =
       readonly dataClass: DataClass;
       /** Writes: the TTL to store with. Reads: the longest TTL an entry of the class may have right now. */
       readonly ttlMs: number;
-      /** Writes: the value to store (a stripped copy when fields were removed). Reads: undefined. */
+      /**
+       * Writes: the value as stored, plain JSON data (stripped when fields were removed): what a later get returns,
+       * so also what getOrSet hands its caller on a miss. Parsed from `json` on first access when the class has no
+       * field list, so a plain set pays no parse. Reads: undefined.
+       */
       readonly value: unknown;
+      /** Writes: the JSON text of `value`, to be stored as it is (serialized once). Reads: undefined. */
+      readonly json: string | undefined;
+      /** Writes: dot paths of the fields removed (array elements share one path). Reads: empty. */
       readonly strippedFields: readonly string[];
       readonly exceptionId: string | undefined;
     }
@@ -88,7 +98,11 @@ export type PolicyDecision =
 
 type Deny = Extract<PolicyDecision, { effect: 'deny' }>;
 
+/** What decideWrite answers: an allowed write always carries the JSON text to store. */
+export type WriteDecision = Deny | (Extract<PolicyDecision, { effect: 'allow' }> & { readonly json: string });
+
 const undeclaredClass = '(undeclared)';
+const noFields: readonly string[] = Object.freeze([]);
 
 /**
  * A validated policy, frozen: decisions are pure functions of the policy, the request and the clock, so two
@@ -97,17 +111,24 @@ const undeclaredClass = '(undeclared)';
  *
  * Checks run in this order, and the first refusal wins: class (POL-CLASS-01), cacheability and TTL with their
  * exceptions (POL-CACHE-01, PHI-TTL-01, POL-EXC-01), scope (POL-SCOPE-01), context (POL-CTX-01), tags
- * (POL-TAG-01), fields (POL-FIELD-01).
+ * (POL-TAG-01), the value's serialization (POL-VALUE-01), fields (POL-FIELD-01).
  */
 export class Policy {
   readonly classes: ReadonlyMap<string, DataClass>;
   readonly exceptions: readonly PolicyException[];
+  /** The allow lists of the classes that have one, compiled once. */
+  readonly #fieldTrees: ReadonlyMap<string, FieldTree>;
 
   constructor(document: PolicyDocument) {
     this.classes = new FrozenMap(
       Object.entries(document.classes).map(([name, doc]) => [name, toDataClass(name, doc)] as const),
     );
     this.exceptions = Object.freeze(document.exceptions.map(toException));
+    this.#fieldTrees = new FrozenMap(
+      [...this.classes.values()].flatMap(({ name, fields }) =>
+        fields === undefined ? [] : [[name, compileFieldPaths(fields.allow)] as const],
+      ),
+    );
     Object.freeze(this);
   }
 
@@ -126,7 +147,7 @@ export class Policy {
     return best;
   }
 
-  decideWrite(request: WriteRequest, now: number): PolicyDecision {
+  decideWrite(request: WriteRequest, now: number): WriteDecision {
     checkNow(now);
     const { ttlMs } = request;
     /* Precondition (PHI-TTL-01): a TTL is a positive integer of milliseconds; anything else is misuse. */
@@ -146,9 +167,19 @@ export class Policy {
       return deny('POL-TAG-01', dataClass.name, `${count(undeclared, 'tag kind')} not declared by the class`);
     }
 
-    const fields = filterFields(dataClass, request.value);
-    if (fields.effect === 'deny') return fields;
-    return allow(grant.exceptionId, dataClass, grant.ttlMs, fields.value, fields.stripped);
+    /* Precondition (POL-VALUE-01): the value serializes to JSON text, and everything after decides on that text. */
+    const json = serialize(request.value);
+    if (json === undefined) {
+      // JSON.stringify's own messages name the caller's fields (a cycle's path), so none of them is kept.
+      return deny(
+        'POL-VALUE-01',
+        dataClass.name,
+        'the value does not serialize to JSON (undefined, a function, a symbol, a cycle or a BigInt)',
+      );
+    }
+    const tree = this.#fieldTrees.get(dataClass.name);
+    if (tree === undefined) return new UnfilteredWrite(grant.exceptionId, dataClass, grant.ttlMs, json);
+    return checkFields(dataClass, tree, json, grant);
   }
 
   decideRead(request: ReadRequest, now: number): PolicyDecision {
@@ -160,7 +191,16 @@ export class Policy {
     if (grant.effect === 'deny') return grant;
     const refusal = checkScope(dataClass, request.scope) ?? checkContext(dataClass, request);
     if (refusal !== undefined) return refusal;
-    return allow(grant.exceptionId, dataClass, grant.ttlMs, undefined, []);
+    return Object.freeze({
+      effect: 'allow',
+      rule: ruleOf(grant.exceptionId),
+      dataClass,
+      ttlMs: grant.ttlMs,
+      value: undefined,
+      json: undefined,
+      strippedFields: noFields,
+      exceptionId: grant.exceptionId,
+    });
   }
 
   /**
@@ -292,53 +332,83 @@ function checkContext(
   );
 }
 
-/** Top-level fields only: nested structure belongs to the field, and the allow list names fields, not paths. */
-function filterFields(
+/**
+ * The field checks, run on the parsed serialized text: a Proxy, a getter or a `toJSON` cannot show the check one
+ * thing and the store another. Costs a parse, and a second stringify only when something was stripped.
+ */
+function checkFields(
   dataClass: DataClass,
-  value: unknown,
-): { effect: 'allow'; value: unknown; stripped: readonly string[] } | Deny {
-  const { fields } = dataClass;
-  if (fields === undefined) return { effect: 'allow', value, stripped: [] };
-  if (!isPlainObject(value)) {
+  tree: FieldTree,
+  json: string,
+  grant: { ttlMs: number; exceptionId: string | undefined },
+): WriteDecision {
+  const parsed: unknown = JSON.parse(json);
+  if (!isJsonObject(parsed)) {
     return deny(
       'POL-FIELD-01',
       dataClass.name,
       'the class has a field allow list and accepts only an object value',
     );
   }
-  const names = Object.keys(value);
-  const stripped = names.filter((name) => !fields.allow.includes(name));
-  if (stripped.length === 0) return { effect: 'allow', value, stripped: [] };
-  if (fields.others === 'reject') {
-    // Names are not echoed: a field name can itself be PHI (a patient's name used as a key).
+  const { value, stripped } = filterFields(tree, parsed);
+  if (stripped.length > 0 && dataClass.fields?.others === 'reject') {
+    // Paths are not echoed: a field name can itself be PHI (a patient's name used as a key).
     return deny(
       'POL-FIELD-01',
       dataClass.name,
       `the value has ${count(stripped.length, 'field')} the class does not allow`,
     );
   }
-  const kept = Object.fromEntries(
-    names.filter((name) => fields.allow.includes(name)).map((name) => [name, value[name]]),
-  );
-  return { effect: 'allow', value: kept, stripped: Object.freeze(stripped) };
-}
-
-function allow(
-  exceptionId: string | undefined,
-  dataClass: DataClass,
-  ttlMs: number,
-  value: unknown,
-  strippedFields: readonly string[],
-): PolicyDecision {
   return Object.freeze({
     effect: 'allow',
-    rule: exceptionId === undefined ? 'POL-ALLOW-01' : 'POL-ALLOW-02',
+    rule: ruleOf(grant.exceptionId),
     dataClass,
-    ttlMs,
+    ttlMs: grant.ttlMs,
     value,
-    strippedFields,
-    exceptionId,
+    json: value === parsed ? json : JSON.stringify(value),
+    strippedFields: stripped,
+    exceptionId: grant.exceptionId,
   });
+}
+
+/**
+ * An allowed write of a class without a field list: the text is stored as it is, and parsed only if `value` is
+ * read (getOrSet does, set does not). A class rather than an object literal with a getter: V8 builds and freezes
+ * this in tens of nanoseconds, the literal in about a microsecond.
+ */
+class UnfilteredWrite {
+  readonly effect = 'allow';
+  readonly rule: AllowRuleId;
+  readonly strippedFields = noFields;
+  #parsed: { readonly value: unknown } | undefined;
+
+  constructor(
+    readonly exceptionId: string | undefined,
+    readonly dataClass: DataClass,
+    readonly ttlMs: number,
+    readonly json: string,
+  ) {
+    this.rule = ruleOf(exceptionId);
+    Object.freeze(this);
+  }
+
+  get value(): unknown {
+    this.#parsed ??= { value: JSON.parse(this.json) };
+    return this.#parsed.value;
+  }
+}
+
+/** The text JSON.stringify makes of the value, or undefined when it makes none (or throws). */
+function serialize(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function ruleOf(exceptionId: string | undefined): AllowRuleId {
+  return exceptionId === undefined ? 'POL-ALLOW-01' : 'POL-ALLOW-02';
 }
 
 function deny(rule: DenyRuleId, className: string, reason: string): Deny {
@@ -355,12 +425,6 @@ function checkNow(now: number): void {
 
 function isPresent(value: string | undefined): boolean {
   return typeof value === 'string' && value.length > 0;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 function count(n: number, noun: string): string {

@@ -19,7 +19,15 @@ export const denyRules = {
   'POL-SCOPE-01': 'ERR_POLICY_SCOPE_MISSING',
   /** A PHI class is accessed without a principal (who) and a purpose (why). */
   'POL-CTX-01': 'ERR_POLICY_CONTEXT_MISSING',
-  /** A field outside the allow list of an `others: reject` class, or a non-object value for a class with fields. */
+  /**
+   * The value does not serialize to JSON: JSON.stringify yields nothing (undefined, a function, a symbol, a
+   * `toJSON` that returns undefined) or throws (a cycle, a BigInt, a throwing getter).
+   */
+  'POL-VALUE-01': 'ERR_VALUE_NOT_SERIALIZABLE',
+  /**
+   * A field path outside the allow list of an `others: reject` class (PHI nested under an allowed name counts), or
+   * a value that does not serialize to an object for a class with fields.
+   */
   'POL-FIELD-01': 'ERR_POLICY_FIELD_FORBIDDEN',
   /** A tag kind the class does not declare under `tags`. */
   'POL-TAG-01': 'ERR_POLICY_TAG_NOT_ALLOWED',

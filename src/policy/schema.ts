@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldPathProblem } from './field-paths.js';
 
 /**
  * The policy document as it is written (`version: 1`). Strict everywhere: a misspelt key is an error, not a
@@ -34,6 +35,12 @@ function uniqueList<T extends z.ZodType<string>>(item: T) {
     .refine((list) => new Set(list).size === list.length, { error: 'must not repeat an entry' });
 }
 
+/** A dot path into the serialized value: `name`, `labs.code`, or `labs.*` for a whole subtree. */
+const fieldPath = z.string().superRefine((path, ctx) => {
+  const problem = fieldPathProblem(path);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const ttlSeconds = z.int().min(1).max(maxTtlSecondsLimit);
 
 const dataClassSchema = z
@@ -50,7 +57,7 @@ const dataClassSchema = z
       .default(['tenant']),
     fields: z
       .strictObject({
-        allow: uniqueList(z.string().min(1)),
+        allow: uniqueList(fieldPath),
         others: z.enum(['strip', 'reject']),
       })
       .optional(),

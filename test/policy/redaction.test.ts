@@ -15,6 +15,10 @@ const secrets = Object.values(patient);
 
 const policy = samplePolicy();
 
+/** JSON.stringify names the property that closes a cycle in its message: here, a patient's name. */
+const cycle: Record<string, unknown> = { sid: 's1' };
+cycle[patient.name] = { [patient.ssn]: cycle };
+
 /** One request per deny rule, each stuffed with the patient's identifiers wherever a caller could put them. */
 const writes: [string, WriteRequest, number][] = [
   ['POL-CLASS-01', chartWrite({ className: patient.name }), NOW],
@@ -37,6 +41,7 @@ const writes: [string, WriteRequest, number][] = [
     },
     NOW,
   ],
+  ['POL-VALUE-01', chartWrite({ scope: { tenant: patient.mrn, user: patient.ssn }, value: cycle }), NOW],
   [
     'POL-FIELD-01',
     {
@@ -50,7 +55,7 @@ const writes: [string, WriteRequest, number][] = [
   ],
 ];
 
-test('denial reasons and decisions carry no caller value: POL-CLASS-01, POL-CACHE-01, POL-EXC-01, PHI-TTL-01, POL-SCOPE-01, POL-CTX-01, POL-TAG-01, POL-FIELD-01', () => {
+test('denial reasons and decisions carry no caller value: POL-CLASS-01, POL-CACHE-01, POL-EXC-01, PHI-TTL-01, POL-SCOPE-01, POL-CTX-01, POL-TAG-01, POL-VALUE-01, POL-FIELD-01', () => {
   for (const [rule, request, now] of writes) {
     const decision: PolicyDecision = policy.decideWrite(request, now);
     assert.equal(decision.effect, 'deny', rule);

@@ -324,7 +324,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     // Past its deadline nobody waits for this value, and a later fill may already have cached a newer one.
     if (abandoned()) return { ok: true, value: undefined };
     const written = await this.#write(op.ref, value, op.ctx, options, start);
-    return { ok: true, value: written.value };
+    // What the policy let through, as a later hit would return it; not the factory's raw value.
+    return { ok: true, value: written.stored.value };
   }
 
   async #write(
@@ -333,7 +334,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     ctx: AccessContext,
     options: SetOptions,
     fill: FillStart | undefined,
-  ): Promise<{ receipt: WriteReceipt; value: unknown }> {
+  ): Promise<{ receipt: WriteReceipt; stored: { readonly value: unknown } }> {
     const tags = Object.entries(options.tags ?? {});
     if (tags.some(([, tagValue]) => typeof tagValue !== 'string')) {
       throw new TypeError('tag values must be strings');
@@ -375,7 +376,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       key,
       strippedFields: decision.strippedFields.length,
     });
-    const json = serializedValue(decision);
+    const json = decision.json;
     const createdAt = fill?.createdAt ?? now;
 
     // PHI-PURGE-01: a fill loses to every purge of its names since it started, here or (as far as this instance
@@ -387,7 +388,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         fill === undefined ? [names.tenantTag] : [...storeTags, op.storeKey],
       );
     } catch (error) {
-      return { receipt: await this.#failWrite(op, 'store', error, null, receipt), value: decision.value };
+      return { receipt: await this.#failWrite(op, 'store', error, null, receipt), stored: decision };
     }
     this.#dataKeys.observeShred(ctx.tenant, this.#ledger.known(names.tenantTag));
     if (
@@ -395,13 +396,13 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       (this.#ledger.purgedSince([...storeTags, op.storeKey], fill.sequence) || purgedAt > createdAt)
     ) {
       await this.#record('set', op, null, { result: 'dropped', code: 'ERR_ENTRY_PURGED' });
-      return { receipt: receipt(false), value: decision.value };
+      return { receipt: receipt(false), stored: decision };
     }
     if (this.#dataKeys.keyServiceDown(now)) {
       const down = new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', 'the key service is down');
       return {
         receipt: await this.#failWrite(op, 'key-service-down', down, null, receipt),
-        value: decision.value,
+        stored: decision,
       };
     }
     const expiresAt = now + decision.ttlMs;
@@ -425,11 +426,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
         // The tenant was shredded while its data key was being made or loaded: this write lost to the purge.
         await this.#record('set', op, null, { result: 'dropped', code: 'ERR_ENTRY_PURGED' });
-        return { receipt: receipt(false), value: decision.value };
+        return { receipt: receipt(false), stored: decision };
       }
       return {
         receipt: await this.#failWrite(op, failureOf(error), error, null, receipt),
-        value: decision.value,
+        stored: decision,
       };
     } finally {
       plaintext.fill(0);
@@ -442,7 +443,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         await this.#record('set', op, dek, { result: 'error', code: error.code });
         throw error;
       }
-      return { receipt: await this.#failWrite(op, 'store', error, dek, receipt), value: decision.value };
+      return { receipt: await this.#failWrite(op, 'store', error, dek, receipt), stored: decision };
     }
     try {
       await this.#record('set', op, dek, { result: 'ok' });
@@ -451,7 +452,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       await this.#store.delete(op.storeKey).catch(() => undefined);
       throw error;
     }
-    return { receipt: receipt(true), value: decision.value };
+    return { receipt: receipt(true), stored: decision };
   }
 
   /** Reads, opens and checks one entry; every outcome is audited. Resolves to the value, or undefined for a miss. */
@@ -705,19 +706,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       outcome,
     });
   }
-}
-
-/** The JSON text of the value the policy allowed: exactly what was decided on is what is sealed. */
-function serializedValue(decision: Allowed): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(decision.value);
-  } catch {
-    // No cause: JSON.stringify's message names the caller's fields (a cycle's path), which may be PHI.
-    throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'the value cannot be serialized as JSON');
-  }
-  if (json === undefined) throw new PhiCacheError('ERR_VALUE_NOT_SERIALIZABLE', 'undefined cannot be cached');
-  return json;
 }
 
 /** Data-key errors come typed from the key path; anything else came from the store below it. */

@@ -90,7 +90,7 @@ export function createPortalServer(cache: PhiCache): Server {
         return reply(response, 400, { error: { code: 'BAD_REQUEST', message: error.message } });
       if (error instanceof PolicyDeniedError) {
         const { code, rule, message, hint } = error;
-        return reply(response, 403, { error: { code, rule, message, hint } });
+        return reply(response, VALUE_REFUSALS[code] ?? 403, { error: { code, rule, message, hint } });
       }
       if (isPhiCacheError(error)) {
         const { code, message, hint } = error;

@@ -14,7 +14,7 @@ export const failureModes = ['closed', 'miss', 'read-only'] as const;
 /** The ceiling of any class TTL: nothing in a PHI application should live in a cache for more than a day. */
 export const maxTtlSecondsLimit = 86_400;
 /**
- * Encrypted PHI lives at most 5 minutes (HIPAA guidance for Memorystore: sessions at most 1800 s, encrypted PHI at
+ * Encrypted PHI lives at most 5 minutes (the Memorystore configuration guidance (HIPAA sets no cache TTLs): sessions at most 1800 s, encrypted PHI at
  * most 300 s); only a dated exception goes beyond.
  */
 export const phiMaxTtlSeconds = 300;

@@ -14,8 +14,8 @@ export const failureModes = ['closed', 'miss', 'read-only'] as const;
 /** The ceiling of any class TTL: nothing in a PHI application should live in a cache for more than a day. */
 export const maxTtlSecondsLimit = 86_400;
 /**
- * Encrypted PHI lives at most 5 minutes (the Memorystore configuration guidance (HIPAA sets no cache TTLs): sessions at most 1800 s, encrypted PHI at
- * most 300 s); only a dated exception goes beyond.
+ * Encrypted PHI lives at most 5 minutes, as the Memorystore configuration guidance has it (sessions at most 1800 s,
+ * encrypted PHI at most 300 s; HIPAA itself sets no cache TTLs); only a dated exception goes beyond.
  */
 export const phiMaxTtlSeconds = 300;
 /** An exception raises a cap to at most an hour: it is a stopgap, not a second policy. */

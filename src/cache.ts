@@ -518,10 +518,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         },
       );
     } catch (error) {
-      if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
-        // Its data key record is gone (expired, shredded, evicted by Redis): the entry can never open again.
+      if (
+        error instanceof PhiCacheError &&
+        (error.code === 'ERR_KEY_NOT_FOUND' || error.code === 'ERR_KEY_DISABLED')
+      ) {
+        // Its data key record is gone (expired, shredded, evicted by Redis), or the KEK version that wrapped it was
+        // disabled or destroyed: the entry can never open again.
         await this.#discard(storeKey, raw);
-        return miss('ERR_KEY_NOT_FOUND');
+        return miss(error.code);
       }
       // A data key record that does not unwrap was altered: the entry is as damaged as its key.
       if (error instanceof PhiCacheError && error.code === 'ERR_ENVELOPE_AUTH')

@@ -41,6 +41,10 @@ export const errorHints = {
   ERR_KEY_NOT_FOUND:
     'The data key for this entry is gone (expired, shredded or never written); the entry is a miss.',
   ERR_KEY_SERVICE_UNAVAILABLE: 'The key service did not answer. Check its health and credentials.',
+  ERR_KEY_ACCESS_DENIED:
+    "The key service refused this caller or this encryption context. Check the key policy and the caller's role.",
+  ERR_KEY_DISABLED:
+    'The key-encryption key version is disabled or destroyed. Entries wrapped under it cannot be read again.',
   ERR_KEYRING_PRODUCTION:
     'The local keyring is for development only. Configure a KMS or HSM key provider in production.',
   ERR_KEYRING_CORRUPT:

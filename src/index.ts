@@ -66,7 +66,7 @@ export {
   type ScopePart,
 } from './policy/index.js';
 export { phicacheHome } from './runtime/phicache-home.js';
-export type { CacheStore, StoreWriteOptions } from './store/cache-store.js';
+export type { CacheStore, StoredEntry, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
 export * from './store/redis/index.js';
 export * from './tiers/index.js';

@@ -3,14 +3,27 @@ import {
   DATA_KEY_BYTES,
   type EncryptionContext,
   type GeneratedDataKey,
+  type KeyCallOptions,
   type KeyProvider,
   type WrappedDataKey,
 } from './key-provider.js';
 
+/** How long one key service call may take. KMS calls are rare (a DEK per tenant, class and hour), so a timer each is cheap. */
+export const DEFAULT_KEY_SERVICE_TIMEOUT_MS = 5000;
+
+/** The codes an adapter may throw; anything else is the service failing and becomes ERR_KEY_SERVICE_UNAVAILABLE. */
+const PROVIDER_CODES = new Set([
+  'ERR_KEY_SERVICE_UNAVAILABLE',
+  'ERR_KEY_ACCESS_DENIED',
+  'ERR_ENVELOPE_AUTH',
+  'ERR_KEY_DISABLED',
+  'ERR_KEY_NOT_FOUND',
+]);
+
 /**
- * Wraps any KeyProvider so that its invariants are checked in one place, whatever the adapter: data keys are
- * exactly 32 bytes, key ids are present, and any failure of the key service surfaces as
- * ERR_KEY_SERVICE_UNAVAILABLE (the failure mode of the data class then decides what happens).
+ * Wraps any KeyProvider so that its invariants are checked in one place, whatever the adapter: every call has a
+ * deadline that aborts it, data keys are exactly 32 bytes, key ids are present, a key that arrives after its
+ * deadline is zeroed rather than left in memory, and errors carry one of the port's codes.
  */
 export function checkedKeyProvider(
   provider: KeyProvider,
@@ -19,58 +32,107 @@ export function checkedKeyProvider(
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 120_000) {
     throw new RangeError('keyServiceTimeoutMs must be an integer from 1 to 120000');
   }
-  const guard = <T>(call: () => Promise<T>) => guarded(provider.name, timeoutMs, call);
+  const call = <T>(
+    run: (options: KeyCallOptions) => Promise<T>,
+    late: (value: T) => void,
+    options?: KeyCallOptions,
+  ) => withDeadline(provider.name, timeoutMs, run, late, options?.signal);
+  const zeroKey = (key: GeneratedDataKey) => key.plaintext.fill(0);
+  const zero = (key: Buffer) => key.fill(0);
+  const ignore = () => undefined;
   return {
     name: provider.name,
     currentKid: () => provider.currentKid(),
-    async generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
-      const key = await guard(() => provider.generateDataKey(context));
+    async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+      const key = await call((o) => provider.generateDataKey(context, o), zeroKey, options);
       /* Postcondition: a 256-bit key, wrapped, under a named KEK. */
       if (key.plaintext.length !== DATA_KEY_BYTES || key.wrapped.length === 0 || key.kid.length === 0) {
         key.plaintext.fill(0);
-        throw new PhiCacheError(
-          'ERR_KEY_SERVICE_UNAVAILABLE',
-          `key provider ${provider.name} returned a bad data key`,
-        );
+        throw badAnswer(provider.name);
       }
       return key;
     },
-    async unwrapDataKey(key: WrappedDataKey, context: EncryptionContext): Promise<Buffer> {
-      const plaintext = await guard(() => provider.unwrapDataKey(key, context));
+    async unwrapDataKey(
+      key: WrappedDataKey,
+      context: EncryptionContext,
+      options?: KeyCallOptions,
+    ): Promise<Buffer> {
+      const plaintext = await call((o) => provider.unwrapDataKey(key, context, o), zero, options);
       if (plaintext.length !== DATA_KEY_BYTES) {
         plaintext.fill(0);
-        throw new PhiCacheError(
-          'ERR_KEY_SERVICE_UNAVAILABLE',
-          `key provider ${provider.name} returned a bad data key`,
-        );
+        throw badAnswer(provider.name);
       }
       return plaintext;
     },
-    nameSecret: () => guard(() => provider.nameSecret()),
+    async rewrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: KeyCallOptions) {
+      const rewrapped = await call((o) => provider.rewrapDataKey(key, context, o), ignore, options);
+      if (rewrapped.wrapped.length === 0 || rewrapped.kid.length === 0) throw badAnswer(provider.name);
+      return rewrapped;
+    },
+    describeKek: (options?: KeyCallOptions) => call((o) => provider.describeKek(o), ignore, options),
+    nameSecret: (options?: KeyCallOptions) => call((o) => provider.nameSecret(o), zero, options),
   };
 }
 
-/** How long one key service call may take. KMS calls are rare (a DEK per tenant, class and hour), so a timer each is cheap. */
-export const DEFAULT_KEY_SERVICE_TIMEOUT_MS = 5000;
+function badAnswer(name: string): PhiCacheError {
+  return new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', `key provider ${name} returned a bad data key`);
+}
 
-async function guarded<T>(name: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+/**
+ * Runs one provider call under a deadline. The adapter gets a signal that aborts at the deadline (or when the
+ * caller's own signal aborts), so it can cancel its request; whatever it still returns afterwards goes to `late`,
+ * which zeroes key material nobody will use.
+ */
+async function withDeadline<T>(
+  name: string,
+  timeoutMs: number,
+  run: (options: KeyCallOptions) => Promise<T>,
+  late: (value: T) => void,
+  outer: AbortSignal | undefined,
+): Promise<T> {
+  const controller = new AbortController();
+  const expired = () =>
+    new PhiCacheError(
+      'ERR_KEY_SERVICE_UNAVAILABLE',
+      `key provider ${name} did not answer in ${timeoutMs} ms`,
+    );
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
+  let onOuterAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(
-        new PhiCacheError(
-          'ERR_KEY_SERVICE_UNAVAILABLE',
-          `key provider ${name} did not answer in ${timeoutMs} ms`,
-        ),
-      );
+      const error = expired();
+      controller.abort(error);
+      reject(error);
     }, timeoutMs);
+    if (outer !== undefined) {
+      onOuterAbort = () => {
+        controller.abort(outer.reason);
+        reject(new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', `key provider ${name} call was abandoned`));
+      };
+      if (outer.aborted) onOuterAbort();
+      else outer.addEventListener('abort', onOuterAbort, { once: true });
+    }
   });
+  let running: Promise<T>;
   try {
-    return await Promise.race([call(), deadline]);
+    running = Promise.resolve(run({ signal: controller.signal }));
   } catch (error) {
-    if (error instanceof PhiCacheError) throw error;
+    running = Promise.reject(error);
+  }
+  // A result that arrives after the deadline has no caller: zero it.
+  running.then(
+    (value) => {
+      if (controller.signal.aborted) late(value);
+    },
+    () => undefined,
+  );
+  try {
+    return await Promise.race([running, stopped]);
+  } catch (error) {
+    if (error instanceof PhiCacheError && PROVIDER_CODES.has(error.code)) throw error;
     throw new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', `key provider ${name} failed`, { cause: error });
   } finally {
     clearTimeout(timer);
+    if (onOuterAbort !== undefined) outer?.removeEventListener('abort', onOuterAbort);
   }
 }

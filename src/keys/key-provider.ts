@@ -1,6 +1,19 @@
 /**
  * The KeyProvider port: the only way phicache touches a key-encryption key (KEK). The KEK stays in the KMS or
  * HSM; phicache only sees data keys (DEKs), in plaintext in memory while it uses them and wrapped everywhere else.
+ *
+ * Adapters implement `KekProvider` (one KEK, possibly with several versions). `KeyProvider` adds the fleet's name
+ * secret, which comes from a keyset file (or, in development, the local keyring).
+ *
+ * Errors: an adapter throws `PhiCacheError` with one of these codes, so that the cache can tell a service outage
+ * from one bad record:
+ * - `ERR_KEY_SERVICE_UNAVAILABLE`: unreachable, timed out, throttled past the deadline, or an answer that makes no
+ *   sense. Marks the key service down for a short cool-down; the data class's failure mode decides.
+ * - `ERR_KEY_ACCESS_DENIED`: the service refused this caller or this context (a key policy condition).
+ * - `ERR_ENVELOPE_AUTH`: the wrapped key is damaged or bound to another context. Tamper of one record, never an
+ *   outage.
+ * - `ERR_KEY_DISABLED`: the KEK version that wrapped it is disabled, scheduled for deletion or destroyed.
+ * - `ERR_KEY_NOT_FOUND`: the KEK (or version) named by `kid` does not exist.
  */
 
 /** Which KEK a provider serves. Separate KEKs per domain keep a leaked backup key from opening the live cache. */
@@ -23,18 +36,58 @@ export interface GeneratedDataKey extends WrappedDataKey {
   readonly plaintext: Buffer;
 }
 
-export interface KeyProvider {
+/** Every call can be abandoned: the caller's deadline aborts the signal, and the adapter stops waiting. */
+export interface KeyCallOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** The life of one KEK version (DESIGN.md §4), plus the states a KMS reports on its own. */
+export type KekState = 'pending' | 'active' | 'decrypt-only' | 'retired' | 'disabled' | 'destroyed';
+
+export interface KekVersion {
+  /** As in `WrappedDataKey.kid`. */
+  readonly kid: string;
+  readonly state: KekState;
+  /** ISO 8601, when the service says. */
+  readonly createdAt?: string;
+}
+
+export interface KekDescription {
+  /** The key URI (`aws-kms://…`, `gcp-kms://…`, `hcvault://…`, `pkcs11:…`, `local:…`). */
+  readonly uri: string;
+  /** The version new data keys are wrapped under. */
+  readonly current: string;
+  readonly versions: readonly KekVersion[];
+}
+
+/** What a KMS or HSM adapter implements: data keys wrapped under one KEK. */
+export interface KekProvider {
   /** A short name for messages and audit records, such as `local` or `aws-kms`. */
   readonly name: string;
   /** The KEK id and version that new data keys are wrapped under. */
   currentKid(): string;
-  generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey>;
-  unwrapDataKey(key: WrappedDataKey, context: EncryptionContext): Promise<Buffer>;
+  generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey>;
+  unwrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: KeyCallOptions): Promise<Buffer>;
+  /**
+   * The same data key wrapped under the current KEK version, with the same context: server-side where the service
+   * can (AWS `ReEncrypt`, Vault `rewrap`), else unwrapped and wrapped again inside the HSM or this process.
+   */
+  rewrapDataKey(
+    key: WrappedDataKey,
+    context: EncryptionContext,
+    options?: KeyCallOptions,
+  ): Promise<WrappedDataKey>;
+  /** The KEK's versions and their states, as the service reports them. */
+  describeKek(options?: KeyCallOptions): Promise<KekDescription>;
+}
+
+/** What PhiCache needs: a KEK and the fleet's name secret. */
+export interface KeyProvider extends KekProvider {
   /**
    * The secret that per-tenant name keys are derived from. It is stored wrapped by the KEK and must be stable
    * across rotations, so that key names (and the key hashes auditors search for) do not change.
    */
-  nameSecret(): Promise<Buffer>;
+  nameSecret(options?: KeyCallOptions): Promise<Buffer>;
 }
 
 export const DATA_KEY_BYTES = 32;

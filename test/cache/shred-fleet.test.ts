@@ -51,6 +51,8 @@ describe('PHI-PURGE-01 crypto-shredding reaches every instance', () => {
       currentKid: () => inner.currentKid(),
       nameSecret: () => inner.nameSecret(),
       unwrapDataKey: (key, context) => inner.unwrapDataKey(key, context),
+      rewrapDataKey: (key, context) => inner.rewrapDataKey(key, context),
+      describeKek: () => inner.describeKek(),
       generateDataKey: async (context: EncryptionContext) => {
         if (hold) {
           entered();

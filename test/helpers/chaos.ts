@@ -25,6 +25,9 @@ export function flakyKeyProvider(inner: KeyProvider, fault: Fault): KeyProvider 
     generateDataKey: (context: EncryptionContext) => up().then(() => inner.generateDataKey(context)),
     unwrapDataKey: (key: WrappedDataKey, context: EncryptionContext) =>
       up().then(() => inner.unwrapDataKey(key, context)),
+    rewrapDataKey: (key: WrappedDataKey, context: EncryptionContext) =>
+      up().then(() => inner.rewrapDataKey(key, context)),
+    describeKek: () => up().then(() => inner.describeKek()),
     nameSecret: () => up().then(() => inner.nameSecret()),
   };
 }

@@ -7,6 +7,8 @@ import { phicacheHome } from '../../runtime/phicache-home.js';
 import type {
   EncryptionContext,
   GeneratedDataKey,
+  KekDescription,
+  KeyCallOptions,
   KeyDomain,
   KeyProvider,
   WrappedDataKey,
@@ -50,11 +52,13 @@ export class LocalKeyring implements KeyProvider {
   readonly #domain: KeyDomain;
   readonly #keks: ReadonlyMap<number, Buffer>;
   readonly #active: number;
+  readonly #states: ReadonlyMap<number, KekRecord['state']>;
   readonly #nameSecret: { kid: string; wrapped: Buffer };
 
   private constructor(file: KeyringFile) {
     this.#domain = file.domain;
     this.#keks = new Map(file.keks.map((k) => [k.version, Buffer.from(k.material, 'base64')]));
+    this.#states = new Map(file.keks.map((k) => [k.version, k.state]));
     this.#active = Math.max(...file.keks.filter((k) => k.state === 'active').map((k) => k.version));
     this.#nameSecret = { kid: file.nameSecret.kid, wrapped: Buffer.from(file.nameSecret.wrapped, 'base64') };
   }
@@ -80,14 +84,47 @@ export class LocalKeyring implements KeyProvider {
     return kidOf(this.#domain, this.#active);
   }
 
-  async generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
+  async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+    options?.signal?.throwIfAborted();
     const plaintext = randomBytes(DATA_KEY_BYTES);
     const kid = this.currentKid();
     return { kid, plaintext, wrapped: wrap(this.#kek(kid), kid, plaintext, context) };
   }
 
-  async unwrapDataKey(key: WrappedDataKey, context: EncryptionContext): Promise<Buffer> {
+  async unwrapDataKey(
+    key: WrappedDataKey,
+    context: EncryptionContext,
+    options?: KeyCallOptions,
+  ): Promise<Buffer> {
+    options?.signal?.throwIfAborted();
     return unwrap(this.#kek(key.kid), key.kid, key.wrapped, context);
+  }
+
+  async rewrapDataKey(
+    key: WrappedDataKey,
+    context: EncryptionContext,
+    options?: KeyCallOptions,
+  ): Promise<WrappedDataKey> {
+    options?.signal?.throwIfAborted();
+    const plaintext = unwrap(this.#kek(key.kid), key.kid, key.wrapped, context);
+    try {
+      const kid = this.currentKid();
+      return { kid, wrapped: wrap(this.#kek(kid), kid, plaintext, context) };
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  async describeKek(): Promise<KekDescription> {
+    const versions = [...this.#keks.keys()].sort((a, b) => a - b);
+    return {
+      uri: `local:${this.#domain}`,
+      current: this.currentKid(),
+      versions: versions.map((version) => ({
+        kid: kidOf(this.#domain, version),
+        state: this.#states.get(version) ?? 'active',
+      })),
+    };
   }
 
   async nameSecret(): Promise<Buffer> {

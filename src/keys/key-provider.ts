@@ -90,4 +90,19 @@ export interface KeyProvider extends KekProvider {
   nameSecret(options?: KeyCallOptions): Promise<Buffer>;
 }
 
+/**
+ * What `openKekProvider(uri, options)` receives: every adapter module in `src/keys/providers/` exports a function of
+ * that name and shape, and the key-URI factory loads the module (and its optional SDK) only when a URI names it.
+ */
+export interface KekProviderOpenOptions {
+  /** Which domain's KEK this is; bound into every context so that domains cannot open each other's keys. */
+  readonly domain: KeyDomain;
+  /** Where a URI's `pin-source=env:VAR`, tokens and role ids are read from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The service endpoint, when not the provider's default (a VPC endpoint, a regional endpoint, a local server). */
+  readonly endpoint?: string;
+}
+
+export type OpenKekProvider = (uri: string, options: KekProviderOpenOptions) => Promise<KekProvider>;
+
 export const DATA_KEY_BYTES = 32;

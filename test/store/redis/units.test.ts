@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DeadlineTracker } from '../../../src/runtime/deadlines.js';
 import { CircuitBreaker, resolveBreakerOptions } from '../../../src/store/redis/circuit-breaker.js';
 import { checkConnectionOptions, type RedisCommands } from '../../../src/store/redis/commands.js';
-import { DeadlineTracker } from '../../../src/runtime/deadlines.js';
 import { RedisStore } from '../../../src/store/redis/redis-store.js';
 import { frame, tagFingerprint, unframe } from '../../../src/store/redis/tag-index.js';
 

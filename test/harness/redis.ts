@@ -673,6 +673,15 @@ function certificates(): Promise<Certificates> {
   return certificatesOnce;
 }
 
+/**
+ * A CA certificate (PEM) made now that signed none of the servers' certificates, for tests where a pinned CA must
+ * be refused. Made at test time: a certificate bundled with Node (`tls.rootCertificates`) expires one day and then
+ * fails those tests for the wrong reason.
+ */
+export async function strangerCaCertificate(): Promise<string> {
+  return (await makeCertificates()).ca;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Topologies.
 

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
 # Makes sure the tests' system tools are installed: redis-server and redis-cli (the tests run real Redis servers,
 # not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production) and openssl (TLS certificates made
-# at test time). Run by `npm test` before the tests.
+# at test time). Run by `npm test` before the tests. With arguments, it ensures those tools instead, e.g.
+# `ensure-test-deps.sh faketime` for the clock-ahead check (scripts/test-clock-ahead.sh).
 #
 # - All present: does nothing.
 # - Missing and root on Debian/Ubuntu: apt-get installs what is missing (redis-server, redis-tools for
 #   redis-cli, openssl) without leaving the distribution's redis service running on 6379: the tests start their
-#   own servers on free ports.
+#   own servers on free ports; faketime comes from the package of that name (libfaketime).
 # - Missing otherwise: says which package is missing and how to install it, and exits 1. Never skips silently.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl)
+declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl [faketime]=faketime)
+if (($# == 0)); then
+  tools=(redis-server redis-cli openssl)
+else
+  tools=("$@")
+fi
+for tool in "${tools[@]}"; do
+  if [[ -z ${package_of[$tool]:-} ]]; then
+    echo "ensure-test-deps: no Debian package known for $tool (known: ${!package_of[*]})" >&2
+    exit 2
+  fi
+done
 
 missing_tools() {
   local tool
-  for tool in redis-server redis-cli openssl; do
+  for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || printf '%s\n' "$tool"
   done
 }
@@ -32,7 +44,8 @@ done
 fail() {
   {
     echo "ensure-test-deps: missing ${missing[*]} (Debian/Ubuntu package: ${packages[*]})."
-    echo "ensure-test-deps: the tests start real Redis servers and make TLS certificates with openssl."
+    echo "ensure-test-deps: the tests start real Redis servers and make TLS certificates with openssl;"
+    echo "ensure-test-deps: the clock-ahead check runs the server-less tests under faketime."
     echo "ensure-test-deps: $1"
   } >&2
   exit 1
@@ -42,7 +55,7 @@ if [[ $(id -u) -ne 0 ]]; then
   fail "install it as root, e.g.: sudo apt-get install -y ${packages[*]}   (then run npm test again)"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS) with your package manager."
+  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS; libfaketime) with your package manager."
 fi
 
 echo "ensure-test-deps: installing ${packages[*]} with apt-get" >&2
@@ -89,4 +102,10 @@ if ((${#still_missing[@]} > 0)); then
   missing=("${still_missing[@]}")
   fail "apt-get install ${packages[*]} finished, but ${still_missing[*]} is still not on PATH ($PATH)."
 fi
-echo "ensure-test-deps: $(redis-server --version | cut -d' ' -f1-3), $(openssl version)" >&2
+for tool in "${tools[@]}"; do
+  case $tool in
+  redis-server) echo "ensure-test-deps: $(redis-server --version | cut -d' ' -f1-3)" >&2 ;;
+  openssl) echo "ensure-test-deps: $(openssl version)" >&2 ;;
+  faketime) echo "ensure-test-deps: faketime $(dpkg-query -W -f='${Version}' faketime 2>/dev/null || echo '(version unknown)')" >&2 ;;
+  esac
+done

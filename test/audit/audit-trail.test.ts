@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,8 +17,9 @@ import type { RecordSink } from '../../src/audit/sinks/record-sink.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { PhiCacheError } from '../../src/errors.js';
 import { LocalKeyring } from '../../src/keys/providers/local-keyring.js';
+import { CheckpointWitness } from './checkpoint-witness.js';
 import { SwitchableSink } from './switchable-sink.js';
-import { event, keys } from './trail-fixture.js';
+import { event, FIXTURE_START, keys } from './trail-fixture.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'phicache-trail-'));
 
@@ -59,12 +61,14 @@ describe('AuditTrail', () => {
       close: async () => {},
     };
     const trail = new AuditTrail({ keys, sinks: [hung], deliveryTimeoutMs: 200 });
-    const started = Date.now();
+    // The monotonic clock: a step of the wall clock cannot make the wait look shorter or longer than it was.
+    const started = performance.now();
     await assert.rejects(trail.write(event('access', Date.now())), (error: unknown) => {
       return error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE';
     });
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 150 && elapsed < 2000, `failed after ${elapsed} ms`);
+    const elapsed = performance.now() - started;
+    // Never before the deadline; a sweep delayed by a loaded machine is late, a hang never ends.
+    assert.ok(elapsed >= 200 && elapsed < 10 * 200, `failed after ${Math.round(elapsed)} ms`);
   });
 
   test('a trail without a durable sink is refused at construction, and bad options are RangeErrors', () => {
@@ -80,10 +84,14 @@ describe('AuditTrail', () => {
     );
   });
 
-  test('checkpoints come every T ms also when idle, signed, and the idle log verifies', async () => {
+  test('checkpoints come every T ms also when idle, signed, and the idle log verifies', {
+    timeout: 30_000,
+  }, async () => {
     const dir = await tempDir();
-    const trail = new AuditTrail({ keys, sinks: [new FileSink({ dir })], checkpointEveryMs: 100 });
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    const witness = new CheckpointWitness();
+    const trail = new AuditTrail({ keys, sinks: [new FileSink({ dir }), witness], checkpointEveryMs: 100 });
+    // No record is written: only the timer can make these.
+    await witness.seen('access', 3);
     await trail.close();
     const files = await readAuditLog(dir);
     const access = files.find((f) => f.path.endsWith('access-checkpoints.jsonl')) as { text: string };
@@ -108,10 +116,12 @@ describe('AuditTrail', () => {
 
   test('the file sink rotates records files by age', async () => {
     const dir = await tempDir();
-    const clock = { now: Date.UTC(2026, 10, 23) };
+    const clock = { now: FIXTURE_START };
+    // One clock for the trail and its sink: the records' timestamps and the file ages tell the same time.
     const trail = new AuditTrail({
       keys,
       sinks: [new FileSink({ dir, maxFileAgeMs: 1000, clock: () => clock.now })],
+      clock: () => clock.now,
     });
     for (let i = 0; i < 3; i++) {
       await trail.write(event('access', clock.now));
@@ -120,10 +130,15 @@ describe('AuditTrail', () => {
     await trail.close();
     const names = (await readdir(join(dir, trail.chain))).filter((n) => n.startsWith('access-0'));
     assert.deepEqual(names.sort(), ['access-000001.jsonl', 'access-000002.jsonl', 'access-000003.jsonl']);
-    assert.equal(verifyAuditLog(await readAuditLog(dir), { publicKey: keys.publicKey }).ok, true);
+    assert.equal(
+      verifyAuditLog(await readAuditLog(dir), { publicKey: keys.publicKey, now: clock.now }).ok,
+      true,
+    );
   });
 
-  test('the HTTP forwarder posts NDJSON batches to a collector, and a failing collector is a sink error', async () => {
+  test('the HTTP forwarder posts NDJSON batches to a collector, and a failing collector is a sink error', {
+    timeout: 30_000,
+  }, async () => {
     const received: string[] = [];
     let status = 200;
     const collector = createServer((request, response) => {
@@ -150,8 +165,10 @@ describe('AuditTrail', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     status = 503;
+    const refused = once(trail, 'sink-error');
     await trail.write(event('admin', Date.now()));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The write resolved when the file sink had it; the collector's refusal comes when the forwarder posts.
+    await refused;
     status = 200;
     await trail.close();
     collector.close();

@@ -13,7 +13,7 @@ import { verifyAuditLog } from '../../src/audit/verify.js';
 import { PhiCacheError } from '../../src/errors.js';
 import { LocalKeyring } from '../../src/keys/providers/local-keyring.js';
 import { runCli } from '../cli/run-cli.js';
-import { event, keys, streamRoot, writeLog } from './trail-fixture.js';
+import { event, FIXTURE_START, keys, streamRoot, writeLog } from './trail-fixture.js';
 
 const temps: string[] = [];
 const tempDir = async () => {
@@ -40,7 +40,7 @@ async function tamper(path: string): Promise<void> {
 /** A trail whose writer is still running: rotated records files, checkpoints, no final checkpoint. */
 async function openLog(count: number) {
   const dir = await tempDir();
-  const clock = { now: Date.UTC(2026, 10, 23, 9, 30) };
+  const clock = { now: FIXTURE_START };
   const sink = new FileSink({ dir, maxFileBytes: 8 * 1024, clock: () => clock.now });
   const trail = new AuditTrail({
     keys,
@@ -93,7 +93,7 @@ describe('exportAuditLog', () => {
       assert.equal(records.at(-1)?.lastSeq, manifest.streams.find((s) => s.stream === stream)?.lastSeq);
     }
 
-    const exported = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey });
+    const exported = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt });
     assert.deepEqual(exported.findings, []);
     assert.equal(exported.records, 2000 + 1);
     assert.equal(exported.vouched, exported.records);
@@ -101,7 +101,10 @@ describe('exportAuditLog', () => {
     const report = await verifyExportManifest(await readManifest(out, manifest), keys.publicKey, out);
     assert.deepEqual(report.findings, []);
     assert.equal(report.files, source.length);
-    assert.deepEqual(verifyAuditLog(report.log, { publicKey: keys.publicKey }).findings, []);
+    assert.deepEqual(
+      verifyAuditLog(report.log, { publicKey: keys.publicKey, now: log.endedAt }).findings,
+      [],
+    );
     assert.equal(((await stat(join(out, manifest.files[0]!.path))).mode & 0o777).toString(8), '400');
   });
 
@@ -124,7 +127,10 @@ describe('exportAuditLog', () => {
       ],
     );
     assert.equal(report.log.length, manifest.files.length - 2);
-    assert.equal(verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey }).ok, false);
+    assert.equal(
+      verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt }).ok,
+      false,
+    );
 
     const listed = JSON.parse(text) as { files: { sha256: string }[]; exportedAt: string };
     // A manifest edited to match the tampered file, and one back-dated, no longer verify.
@@ -237,7 +243,7 @@ describe('exportAuditLog', () => {
     const second = await exportAuditLog({ dir: live.dir, out, keys });
     assert.ok(second.streams.every((s) => s.state === 'final' && s.heldBack === 0));
     assert.ok(second.files.some((f) => f.path === `${chain}/${newestAccess}`));
-    const whole = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey });
+    const whole = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: live.clock.now });
     assert.deepEqual(whole.findings, []);
     assert.equal(whole.records, 1 + 400 + 200);
   });
@@ -291,7 +297,7 @@ describe('phicache audit export', () => {
       );
       assert.deepEqual(report.findings, []);
       assert.deepEqual(
-        verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey }).findings,
+        verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey, now: log.endedAt }).findings,
         [],
       );
 

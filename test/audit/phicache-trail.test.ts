@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { PhiCacheError } from '../../src/errors.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
-import { clinician, makeCache } from '../helpers/make-cache.js';
+import { clinician, makeCache, testClock } from '../helpers/make-cache.js';
 import { SwitchableSink } from './switchable-sink.js';
 import { keys } from './trail-fixture.js';
 
@@ -14,8 +14,9 @@ const isAuditError = (error: unknown) =>
 describe('PhiCache over the audit trail (fail-closed audit)', () => {
   test('with every sink failing, PHI reads and writes fail with ERR_AUDIT_UNAVAILABLE and return no value', async () => {
     const [a, b] = [new SwitchableSink('a'), new SwitchableSink('b')];
-    const trail = new AuditTrail({ keys, sinks: [a, b] });
-    const t = await makeCache({ audit: trail });
+    const clock = testClock();
+    const trail = new AuditTrail({ keys, sinks: [a, b], clock: () => clock.now });
+    const t = await makeCache({ audit: trail }, clock);
     await t.cache.set(ref, { hba1c: 7.9 }, clinician);
     a.down = true;
     b.down = true;
@@ -36,10 +37,11 @@ describe('PhiCache over the audit trail (fail-closed audit)', () => {
 
   test('with one of two sinks failing, PHI operations succeed and the partial failure is reported', async () => {
     const [a, b] = [new SwitchableSink('a'), new SwitchableSink('b')];
-    const trail = new AuditTrail({ keys, sinks: [a, b] });
+    const clock = testClock();
+    const trail = new AuditTrail({ keys, sinks: [a, b], clock: () => clock.now });
     const failures: string[] = [];
     trail.on('sink-error', (failure) => failures.push(failure.sink));
-    const t = await makeCache({ audit: trail });
+    const t = await makeCache({ audit: trail }, clock);
     b.down = true;
     await t.cache.set(ref, { hba1c: 7.9 }, clinician);
     assert.deepEqual(await t.cache.get(ref, clinician), { hba1c: 7.9 });
@@ -50,8 +52,9 @@ describe('PhiCache over the audit trail (fail-closed audit)', () => {
 
   test('no record holds a value or a raw patient id (fake-patient corpus)', async () => {
     const sink = new SwitchableSink('memory');
-    const trail = new AuditTrail({ keys, sinks: [sink] });
-    const t = await makeCache({ audit: trail });
+    const clock = testClock();
+    const trail = new AuditTrail({ keys, sinks: [sink], clock: () => clock.now });
+    const t = await makeCache({ audit: trail }, clock);
     for (const p of fakePatients) {
       const ctx = { ...clinician, user: p.name };
       const patientRef = { ...ref, id: p.mrn };

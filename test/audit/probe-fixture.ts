@@ -30,7 +30,7 @@ export interface ProbeLog {
 }
 
 export async function probeLog(): Promise<ProbeLog> {
-  const { files, chain } = await writeLog(2500, { maxFileBytes: 96 * 1024 });
+  const { files, chain, endedAt } = await writeLog(2500, { maxFileBytes: 96 * 1024 });
   const split = (file: { text: string }) => file.text.trimEnd().split('\n');
   const recordFiles = files.filter((f) => /\/access-\d{6}\.jsonl$/.test(f.path)) as {
     path: string;
@@ -41,6 +41,9 @@ export async function probeLog(): Promise<ProbeLog> {
   const records = recordFiles.flatMap(split);
   const checkpoints = split(checkpointFile);
   const cache = new Map<string, ParsedLine>();
+  // An auditor checks the log a day after its writer closed it, at a fixed time: a chain that lost its final
+  // checkpoint is then an open chain whose last checkpoint is overdue, whatever day the tests run.
+  const checkedAt = endedAt + 24 * 3_600_000;
 
   const verify = (
     next: readonly string[],
@@ -59,7 +62,12 @@ export async function probeLog(): Promise<ProbeLog> {
       cursor = end;
     }
     log.push({ path: `${chain}/access-checkpoints.jsonl`, lines: nextCheckpoints });
-    return verifyAuditLog(log, { publicKey: keys.publicKey, cache, ...(withRoot ? { streamRoot } : {}) });
+    return verifyAuditLog(log, {
+      publicKey: keys.publicKey,
+      cache,
+      now: checkedAt,
+      ...(withRoot ? { streamRoot } : {}),
+    });
   };
 
   return {

@@ -33,13 +33,19 @@ export function event(stream: AuditStream, ts: number): AuditEvent {
   };
 }
 
-/** Writes `count` events through a real trail and file sink; the clock moves `stepMs` per event. */
+/** Where the fixtures' clocks start: a fixed instant, so no fixture depends on the day the tests run. */
+export const FIXTURE_START = Date.UTC(2026, 10, 23, 9, 30);
+
+/**
+ * Writes `count` events through a real trail and file sink; the clock moves `stepMs` per event. `endedAt` is the
+ * clock when the trail closed: verify the log at that time, not at the real one.
+ */
 export async function writeLog(
   count: number,
   options: { stepMs?: number; maxFileBytes?: number; trail?: Partial<AuditTrailOptions> } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), 'phicache-audit-'));
-  const clock = { now: Date.UTC(2026, 10, 23, 9, 30) };
+  const clock = { now: FIXTURE_START };
   const sink = new FileSink({ dir, maxFileBytes: options.maxFileBytes ?? 64 * 1024, clock: () => clock.now });
   const trail = new AuditTrail({
     keys,
@@ -59,5 +65,5 @@ export async function writeLog(
     await Promise.all(batch);
   }
   await trail.close();
-  return { dir, files: await readAuditLog(dir), chain: trail.chain };
+  return { dir, files: await readAuditLog(dir), chain: trail.chain, endedAt: clock.now };
 }

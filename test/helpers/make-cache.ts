@@ -19,12 +19,20 @@ export interface TestCache {
   readonly keyring: LocalKeyring;
 }
 
+/** A test clock at a fixed instant, so that no test depends on the day it runs; tests move it by hand. */
+export function testClock(): { now: number } {
+  return { now: Date.UTC(2026, 10, 23, 12, 0, 0) };
+}
+
 /**
  * A PhiCache on real components (the default policy, a local keyring in a temporary PHICACHE_HOME, the memory
- * store) with taps and fault switches around them, and one clock shared by the cache and its store.
+ * store) with taps and fault switches around them, and one clock shared by the cache and its store. Pass the
+ * clock when something built before the cache, such as an audit trail, must tell the same time.
  */
-export async function makeCache(overrides: Partial<PhiCacheOptions> = {}): Promise<TestCache> {
-  const clock = { now: Date.UTC(2026, 10, 23, 12, 0, 0) };
+export async function makeCache(
+  overrides: Partial<PhiCacheOptions> = {},
+  clock: { now: number } = testClock(),
+): Promise<TestCache> {
   const faults: TestCache['faults'] = {
     keys: { down: false },
     store: { down: false },

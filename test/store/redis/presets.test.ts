@@ -8,16 +8,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { rootCertificates } from 'node:tls';
 import { PhiCacheError } from '../../../src/errors.js';
 import type { RedisConnectionOptions } from '../../../src/store/redis/commands.js';
 import { elasticache, memorystore, readSecret } from '../../../src/store/redis/presets.js';
 import { RedisStore } from '../../../src/store/redis/redis-store.js';
-import { connectOptions, type PrivateRedis, respCall, startRedis } from '../../harness/redis.js';
+import {
+  connectOptions,
+  type PrivateRedis,
+  respCall,
+  startRedis,
+  strangerCaCertificate,
+} from '../../harness/redis.js';
 import { BINDING_NAMES, BINDINGS } from './bindings.js';
 
-/** Any CA certificate that did not sign the test server's certificate. */
-const STRANGER_CA = rootCertificates[0]!;
+/** A CA certificate, valid now, that did not sign the test server's certificate. */
+const STRANGER_CA = await strangerCaCertificate();
 const AUTH_STRING = '6f1c5d2e-0b7a-4c1e-9d3f-2a8b7c6d5e4f'; // shaped like a Memorystore AUTH string (a UUID)
 const TOKEN = 'Correct-Horse-Battery-Staple-42';
 

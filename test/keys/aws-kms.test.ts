@@ -148,6 +148,23 @@ describe('aws-kms adapter', () => {
     await assert.rejects(provider.generateDataKey(CONTEXT), rejectsWith('ERR_KEY_NOT_FOUND'));
   });
 
+  test('a kid that is no KMS key ARN is ERR_KEY_NOT_FOUND without a call to KMS', async () => {
+    const provider = await open(fake, fake.createKey());
+    const key = await provider.generateDataKey(CONTEXT);
+    const decrypts = fake.calls.get('Decrypt') ?? 0;
+    for (const kid of ['local:cache:v1', 'arn:aws:kms:us-east-1:111122223333:alias/phicache-cache']) {
+      await assert.rejects(
+        provider.unwrapDataKey({ kid, wrapped: key.wrapped }, CONTEXT),
+        rejectsWith('ERR_KEY_NOT_FOUND'),
+      );
+      await assert.rejects(
+        provider.rewrapDataKey({ kid, wrapped: key.wrapped }, CONTEXT),
+        rejectsWith('ERR_KEY_NOT_FOUND'),
+      );
+    }
+    assert.equal(fake.calls.get('Decrypt') ?? 0, decrypts);
+  });
+
   test('faults are mapped: access denied, and outages the retries could not cure', async () => {
     const provider = await open(fake, fake.createKey());
     fake.inject('access-denied', { operation: 'GenerateDataKey' });

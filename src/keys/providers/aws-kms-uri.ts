@@ -26,3 +26,8 @@ export function parseAwsKmsUri(uri: string): AwsKmsKeyUri {
   const kind = match[4] === 'alias' ? 'alias' : 'key';
   return { arn, region, kind };
 }
+
+/** Whether a kid is a KMS key ARN (not an alias): what this provider records on every data key it wraps. */
+export function isAwsKmsKeyArn(kid: string): boolean {
+  return KMS_ARN.exec(kid)?.[4] === 'key';
+}

@@ -12,7 +12,7 @@ import type {
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
 import { mapAwsKmsError } from './aws-kms-errors.js';
-import { type AwsKmsKeyUri, parseAwsKmsUri } from './aws-kms-uri.js';
+import { type AwsKmsKeyUri, isAwsKmsKeyArn, parseAwsKmsUri } from './aws-kms-uri.js';
 
 type KmsSdk = typeof import('@aws-sdk/client-kms');
 type KmsClient = InstanceType<KmsSdk['KMSClient']>;
@@ -122,6 +122,7 @@ export class AwsKmsKekProvider implements KekProvider {
     context: EncryptionContext,
     options?: KeyCallOptions,
   ): Promise<Buffer> {
+    checkKid(key.kid);
     // KeyId pins the key: a blob wrapped under another key is refused (IncorrectKeyException), not decrypted.
     const output = await this.#send(
       'Decrypt',
@@ -153,6 +154,7 @@ export class AwsKmsKekProvider implements KekProvider {
     context: EncryptionContext,
     options?: KeyCallOptions,
   ): Promise<WrappedDataKey> {
+    checkKid(key.kid);
     const bound = this.#bind(context);
     const output = await this.#send(
       'ReEncrypt',
@@ -240,6 +242,13 @@ export class AwsKmsKekProvider implements KekProvider {
     } finally {
       stop();
     }
+  }
+}
+
+/** A kid that is no KMS key ARN was never wrapped by KMS: no call, and no outage either. */
+function checkKid(kid: string): void {
+  if (!isAwsKmsKeyArn(kid)) {
+    throw new PhiCacheError('ERR_KEY_NOT_FOUND', 'the wrapped data key names no AWS KMS key');
   }
 }
 

@@ -1,4 +1,5 @@
 import { PhiCacheError } from '../../errors.js';
+import { loadPeer } from '../../runtime/load-peer.js';
 import type {
   EncryptionContext,
   GeneratedDataKey,
@@ -287,17 +288,6 @@ function badAnswer(what: string): PhiCacheError {
   return new PhiCacheError('ERR_KEY_SERVICE_UNAVAILABLE', `AWS KMS answer made no sense: ${what}`);
 }
 
-async function loadKmsSdk(): Promise<KmsSdk> {
-  try {
-    return await import('@aws-sdk/client-kms');
-  } catch (cause) {
-    const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
-    const missing =
-      code === 'ERR_MODULE_NOT_FOUND' && typeof message === 'string' && message.includes(`'${PEER}'`);
-    if (!missing) throw cause;
-    throw new PhiCacheError('ERR_PEER_MISSING', `the optional peer dependency ${PEER} is not installed`, {
-      cause,
-      hint: `Install it next to phicache (npm install ${PEER}) to use aws-kms:// key URIs.`,
-    });
-  }
+function loadKmsSdk(): Promise<KmsSdk> {
+  return loadPeer(PEER, () => import('@aws-sdk/client-kms'), 'to use aws-kms:// key URIs');
 }

@@ -108,6 +108,19 @@ describe('Vault Transit adapter: faults, versions and auth', () => {
     await assert.rejects(checked.generateDataKey(CONTEXT), code('ERR_KEY_SERVICE_UNAVAILABLE'));
   });
 
+  test('a Vault that has gone away (connection refused) is ERR_KEY_SERVICE_UNAVAILABLE', async () => {
+    const gone = await startFakeVault();
+    gone.createKey('k');
+    const provider = await VaultTransit.open(URI.replace('phicache-cache', 'k'), {
+      domain: 'cache',
+      endpoint: gone.endpoint,
+      env: { VAULT_TOKEN: gone.rootToken },
+      retry: FAST_RETRY,
+    });
+    await gone.close();
+    await assert.rejects(provider.generateDataKey(CONTEXT), code('ERR_KEY_SERVICE_UNAVAILABLE'));
+  });
+
   test('a malformed answer is ERR_KEY_SERVICE_UNAVAILABLE, never a key', async () => {
     const { provider } = await fresh();
     const key = await provider.generateDataKey(CONTEXT);

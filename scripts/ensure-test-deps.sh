@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Makes sure the tests' system tools are installed: redis-server and redis-cli (the tests run real Redis servers,
-# not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production) and openssl (TLS certificates made
-# at test time). Run by `npm test` before the tests.
+# not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production), openssl (TLS certificates made
+# at test time) and SoftHSM2 (softhsm2-util and its PKCS#11 library: the HSM adapter is tested on a real token).
+# Run by `npm test` before the tests.
 #
 # - All present: does nothing.
 # - Missing and root on Debian/Ubuntu: apt-get installs what is missing (redis-server, redis-tools for
-#   redis-cli, openssl) without leaving the distribution's redis service running on 6379: the tests start their
+#   redis-cli, openssl, softhsm2) without leaving the distribution's redis service running on 6379: the tests start their
 #   own servers on free ports.
 # - Missing otherwise: says which package is missing and how to install it, and exits 1. Never skips silently.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl)
+declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl [softhsm2-util]=softhsm2)
 
 missing_tools() {
   local tool
-  for tool in redis-server redis-cli openssl; do
+  for tool in redis-server redis-cli openssl softhsm2-util; do
     command -v "$tool" >/dev/null 2>&1 || printf '%s\n' "$tool"
   done
 }
@@ -32,7 +33,8 @@ done
 fail() {
   {
     echo "ensure-test-deps: missing ${missing[*]} (Debian/Ubuntu package: ${packages[*]})."
-    echo "ensure-test-deps: the tests start real Redis servers and make TLS certificates with openssl."
+    echo "ensure-test-deps: the tests start real Redis servers, make TLS certificates with openssl and create"
+    echo "ensure-test-deps: SoftHSM2 tokens with softhsm2-util."
     echo "ensure-test-deps: $1"
   } >&2
   exit 1
@@ -42,7 +44,7 @@ if [[ $(id -u) -ne 0 ]]; then
   fail "install it as root, e.g.: sudo apt-get install -y ${packages[*]}   (then run npm test again)"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS) with your package manager."
+  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS, SoftHSM 2) with your package manager."
 fi
 
 echo "ensure-test-deps: installing ${packages[*]} with apt-get" >&2

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Makes sure the tests' system tools are installed: redis-server and redis-cli (the tests run real Redis servers,
-# not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production) and openssl (TLS certificates made
-# at test time). Run by `npm test` before the tests. With arguments, it ensures those tools instead, e.g.
+# not a mock, so that TLS, ACLs, Cluster and Sentinel behave as in production), openssl (TLS certificates made
+# at test time) and SoftHSM2 (softhsm2-util and its PKCS#11 library: the HSM adapter is tested on a real token).
+# Run by `npm test` before the tests. With arguments, it ensures those tools instead, e.g.
 # `ensure-test-deps.sh faketime` for the clock-ahead check (scripts/test-clock-ahead.sh).
 #
 # - All present: does nothing.
 # - Missing and root on Debian/Ubuntu: apt-get installs what is missing (redis-server, redis-tools for
-#   redis-cli, openssl) without leaving the distribution's redis service running on 6379: the tests start their
-#   own servers on free ports; faketime comes from the package of that name (libfaketime).
+#   redis-cli, openssl, softhsm2) without leaving the distribution's redis service running on 6379: the tests start
+#   their own servers on free ports; faketime comes from the package of that name (libfaketime).
 # - Missing otherwise: says which package is missing and how to install it, and exits 1. Never skips silently.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl [faketime]=faketime)
+declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl [softhsm2-util]=softhsm2 [faketime]=faketime)
 if (($# == 0)); then
-  tools=(redis-server redis-cli openssl)
+  tools=(redis-server redis-cli openssl softhsm2-util)
 else
   tools=("$@")
 fi
@@ -44,8 +45,8 @@ done
 fail() {
   {
     echo "ensure-test-deps: missing ${missing[*]} (Debian/Ubuntu package: ${packages[*]})."
-    echo "ensure-test-deps: the tests start real Redis servers and make TLS certificates with openssl;"
-    echo "ensure-test-deps: the clock-ahead check runs the server-less tests under faketime."
+    echo "ensure-test-deps: the tests start real Redis servers, make TLS certificates with openssl and create"
+    echo "ensure-test-deps: SoftHSM2 tokens with softhsm2-util; the clock-ahead check runs under faketime."
     echo "ensure-test-deps: $1"
   } >&2
   exit 1
@@ -55,7 +56,7 @@ if [[ $(id -u) -ne 0 ]]; then
   fail "install it as root, e.g.: sudo apt-get install -y ${packages[*]}   (then run npm test again)"
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS; libfaketime) with your package manager."
+  fail "this script installs with apt-get only; install ${packages[*]} (Redis 7 built with TLS, SoftHSM 2, libfaketime) with your package manager."
 fi
 
 echo "ensure-test-deps: installing ${packages[*]} with apt-get" >&2

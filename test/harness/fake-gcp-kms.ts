@@ -58,6 +58,8 @@ export interface FakeGcpKms {
   setState(key: string, version: number, state: GcpVersionState): void;
   /** The next `count` calls (of `method`, or any) suffer `fault`. */
   inject(fault: GcpFault, options?: { count?: number; method?: GcpMethod }): void;
+  /** Drops every fault not yet used. */
+  clearFaults(): void;
   /** Request bodies received, newest last (for asserting what the client sent). */
   readonly requests: ReadonlyArray<{ method: GcpMethod; body: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -282,6 +284,9 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
     },
     inject(fault, options = {}) {
       faults.push({ fault, method: options.method, left: options.count ?? 1 });
+    },
+    clearFaults() {
+      faults.length = 0;
     },
     requests,
     async close() {

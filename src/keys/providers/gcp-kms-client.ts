@@ -11,7 +11,8 @@ export interface GcpInt64 {
 
 export interface GcpKmsCallOptions {
   readonly timeout: number;
-  readonly maxRetries: number;
+  /** `null`: the client does not retry; phicache does, within the caller's deadline. */
+  readonly retry: null;
 }
 
 export interface GcpEncryptResponse {

@@ -268,7 +268,7 @@ export class GcpKmsProvider implements KekProvider {
       if (signal?.aborted) throw abandoned(resource);
       try {
         const value = await raced(
-          run({ timeout: DEFAULT_KEY_SERVICE_TIMEOUT_MS, maxRetries: 0 }),
+          run({ timeout: DEFAULT_KEY_SERVICE_TIMEOUT_MS, retry: null }),
           signal,
           late,
           resource,

@@ -58,6 +58,11 @@ export interface FakeGcpKms {
   setState(key: string, version: number, state: GcpVersionState): void;
   /** The next `count` calls (of `method`, or any) suffer `fault`. */
   inject(fault: GcpFault, options?: { count?: number; method?: GcpMethod }): void;
+  /**
+   * Grants the caller only these methods (others answer 403 PERMISSION_DENIED), as an IAM role would; `undefined`
+   * grants all. `['encrypt', 'decrypt']` is `roles/cloudkms.cryptoKeyEncrypterDecrypter`.
+   */
+  grant(methods: readonly GcpMethod[] | undefined): void;
   /** Drops every fault not yet used. */
   clearFaults(): void;
   /** Request bodies received, newest last (for asserting what the client sent). */
@@ -74,6 +79,7 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
   const keys = new Map<string, Key>();
   const faults: { fault: GcpFault; method: GcpMethod | undefined; left: number }[] = [];
   const requests: { method: GcpMethod; body: Record<string, unknown> }[] = [];
+  let granted: ReadonlySet<GcpMethod> | undefined;
 
   const keyNamed = (name: string): Key | undefined => keys.get(name);
   const ensureKey = (short: string): Key => {
@@ -131,6 +137,9 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
       }
     }
     requests.push({ method, body });
+    if (granted !== undefined && !granted.has(method)) {
+      return sendError(response, 403, 'PERMISSION_DENIED', `permission denied on ${method}`);
+    }
     const fault = takeFault(method);
     if (fault === 'hang') return;
     if (fault === 'throttle') return sendError(response, 429, 'RESOURCE_EXHAUSTED', 'quota exceeded');
@@ -284,6 +293,9 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
     },
     inject(fault, options = {}) {
       faults.push({ fault, method: options.method, left: options.count ?? 1 });
+    },
+    grant(methods) {
+      granted = methods === undefined ? undefined : new Set(methods);
     },
     clearFaults() {
       faults.length = 0;

@@ -236,6 +236,20 @@ describe('Cloud KMS adapter against the local wire-protocol server', () => {
     assert.equal(kms.requests.length, before);
   });
 
+  test('least privilege: encrypt and decrypt on the one key serve everything; only describing reads metadata', async () => {
+    kms.grant(['encrypt', 'decrypt']);
+    try {
+      const { provider } = await open();
+      const key = await provider.generateDataKey(CONTEXT);
+      assert.deepEqual(await provider.unwrapDataKey(key, CONTEXT), key.plaintext);
+      const rewrapped = await provider.rewrapDataKey(key, CONTEXT);
+      assert.deepEqual(await provider.unwrapDataKey(rewrapped, CONTEXT), key.plaintext);
+      await assert.rejects(provider.describeKek(), rejectsWith('ERR_KEY_ACCESS_DENIED'));
+    } finally {
+      kms.grant(undefined);
+    }
+  });
+
   test('key URIs: a key, in Tink syntax; versions and other shapes are refused', () => {
     const name = 'projects/p-1/locations/europe-west1/keyRings/ring/cryptoKeys/cache';
     assert.equal(parseGcpKmsUri(`gcp-kms://${name}`), name);

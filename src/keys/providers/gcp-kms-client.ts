@@ -37,7 +37,6 @@ export interface GcpCryptoKeyVersion {
 
 export interface GcpCryptoKey {
   readonly name?: string | null;
-  readonly purpose?: string | number | null;
   readonly primary?: GcpCryptoKeyVersion | null;
 }
 

@@ -32,20 +32,23 @@ const VERSION_SUFFIX = /^\/cryptoKeyVersions\/[0-9]{1,20}$/;
 
 /** Attempts per call when throttled; fewer when the caller's signal ends first. */
 const MAX_ATTEMPTS = 5;
+/** Bound to the probe that learns the primary version, so a probe ciphertext opens nothing else. */
+const PROBE_CONTEXT = { 'phicache:probe': 'primary-version' } as const;
 const BACKOFF_BASE_MS = 50;
 const BACKOFF_CAP_MS = 1000;
 
 /**
- * Opens `gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K` (Tink's syntax). Reads the key once to learn
- * its primary version (the kid new data keys are wrapped under) and that it is a symmetric ENCRYPT_DECRYPT key.
- * Credentials are the client's Application Default Credentials; `endpoint` picks another host (see
- * `makeGcpKmsClient`).
+ * Opens `gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K` (Tink's syntax). Learns the key's primary
+ * version (the kid new data keys are wrapped under) from one encrypt, not from `GetCryptoKey`: a serving instance
+ * holds `roles/cloudkms.cryptoKeyEncrypterDecrypter` on the one key and nothing more, and that role may encrypt
+ * but not read the key's metadata. Credentials are the client's Application Default Credentials; `endpoint` picks
+ * another host (see `makeGcpKmsClient`).
  */
 export const openKekProvider: OpenKekProvider = async (uri, options) => {
   const keyName = parseGcpKmsUri(uri);
   const client = await makeGcpKmsClient(options.endpoint);
   const provider = new GcpKmsProvider(client, keyName, options.domain);
-  await provider.refreshPrimary();
+  await provider.learnPrimary();
   return provider;
 };
 
@@ -86,14 +89,21 @@ export class GcpKmsProvider implements KekProvider {
     return this.#current;
   }
 
-  /** Learns the key's primary version, which Cloud KMS encrypts under. */
-  async refreshPrimary(options?: KeyCallOptions): Promise<void> {
+  /** Learns the primary version by encrypting a probe: the answer names the version that encrypted. */
+  async learnPrimary(options?: KeyCallOptions): Promise<void> {
+    const probe = randomBytes(1);
+    try {
+      await this.#wrap(probe, PROBE_CONTEXT, options);
+    } finally {
+      probe.fill(0);
+    }
+  }
+
+  /** Reads the primary from the key's metadata (needs `cloudkms.cryptoKeys.get`, as describing does). */
+  async #readPrimary(options?: KeyCallOptions): Promise<void> {
     const [key] = await this.#call('read', this.#keyName, options, (o) =>
       this.#client.getCryptoKey({ name: this.#keyName }, o),
     );
-    if (key.purpose !== 'ENCRYPT_DECRYPT' && key.purpose !== 1) {
-      throw new TypeError('the Cloud KMS key must have purpose ENCRYPT_DECRYPT (a symmetric key)');
-    }
     const primary = this.#kidOf(key.primary?.name);
     if (primary === undefined) {
       throw new PhiCacheError(
@@ -165,7 +175,7 @@ export class GcpKmsProvider implements KekProvider {
   }
 
   async describeKek(options?: KeyCallOptions): Promise<KekDescription> {
-    await this.refreshPrimary(options);
+    await this.#readPrimary(options);
     const [listed] = await this.#call('read', this.#keyName, options, (o) =>
       this.#client.listCryptoKeyVersions({ parent: this.#keyName }, o),
     );

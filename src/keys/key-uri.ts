@@ -79,16 +79,17 @@ export class KeyUriError extends RangeError {
 }
 
 /** Query parameters and attributes that would carry a secret in the URI itself. */
-const SECRET_PARAMS = new Set([
+const SECRET_PARAMS: ReadonlySet<string> = new Set([
   'pin-value',
   'pin',
-  'token',
   'password',
   'passphrase',
   'secret',
   'secret-id',
   'client-secret',
 ]);
+/** In Vault a token is a credential; in PKCS#11 `token` is the label of the token, not a secret. */
+const VAULT_SECRET_PARAMS: ReadonlySet<string> = new Set([...SECRET_PARAMS, 'token', 'vault-token']);
 
 const DOMAINS: readonly KeyDomain[] = ['cache', 'audit', 'backup'];
 
@@ -193,7 +194,7 @@ function parseVault(uri: string): VaultTransitKeyUri {
       'hcvault URIs carry no user or password; name where the token is read from instead',
     );
   }
-  const params = queryParams(url.search.slice(1), '&');
+  const params = queryParams(url.search.slice(1), '&', VAULT_SECRET_PARAMS);
   if (url.hash !== '') throw new KeyUriError('hcvault URIs have no #fragment');
   if (url.hostname === '' || url.port === '') {
     throw new KeyUriError(
@@ -295,13 +296,17 @@ export function isSecretSource(source: string): boolean {
 }
 
 /** Percent-decoded `name=value` pairs; a secret-carrying name is refused before its value is even decoded. */
-function queryParams(text: string, separator: '&' | ';'): Record<string, string> {
+function queryParams(
+  text: string,
+  separator: '&' | ';',
+  secrets: ReadonlySet<string> = SECRET_PARAMS,
+): Record<string, string> {
   const params: Record<string, string> = {};
   if (text === '') return params;
   for (const pair of text.split(separator)) {
     const eq = pair.indexOf('=');
     const name = decode(eq === -1 ? pair : pair.slice(0, eq)).toLowerCase();
-    if (SECRET_PARAMS.has(name)) {
+    if (secrets.has(name)) {
       throw new KeyUriError(
         `${name}= would put a secret in the URI; name where it is read from instead (such as pin-source=env:VAR)`,
       );

@@ -1,10 +1,13 @@
 export type { AuditAction, AuditEvent, AuditOutcome, AuditStream } from './audit/audit-event.js';
 export {
+  type AuditKeySource,
   type AuditKeys,
   auditKeysFrom,
   MAC_EPOCH_MS,
   type OpenAuditKeysOptions,
+  type OpenLocalAuditKeysOptions,
   openAuditKeys,
+  type WrappedAuditSecret,
 } from './audit/audit-keys.js';
 export type { AuditSink } from './audit/audit-sink.js';
 export { AuditTrail, type AuditTrailEvents, type AuditTrailOptions } from './audit/audit-trail.js';
@@ -45,10 +48,32 @@ export type { DekCacheOptions } from './keys/dek-cache.js';
 export type {
   EncryptionContext,
   GeneratedDataKey,
+  KekProvider,
+  KekProviderOpenOptions,
   KeyDomain,
   KeyProvider,
+  OpenKekProvider,
   WrappedDataKey,
 } from './keys/key-provider.js';
+export {
+  type AwsKmsKeyUri,
+  type GcpKmsKeyUri,
+  type KeyUri,
+  KeyUriError,
+  type KeyUriScheme,
+  type LocalKeyUri,
+  type Pkcs11KeyUri,
+  parseKeyUri,
+  type VaultTransitKeyUri,
+} from './keys/key-uri.js';
+export {
+  type CreateKeysetOptions,
+  Keyset,
+  type KeysetKeks,
+  type KeysetOpenOptions,
+  type OpenedKeyset,
+} from './keys/keyset.js';
+export { openKekProvider } from './keys/open-provider.js';
 export { LocalKeyring, type LocalKeyringOptions } from './keys/providers/local-keyring.js';
 export { type TtlAuditOptions, type TtlAuditReport, type TtlFinding, ttlAudit } from './ops/ttl-audit.js';
 export {

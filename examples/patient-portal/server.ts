@@ -4,9 +4,12 @@ import {
   AuditTrail,
   type CacheStore,
   FileSink,
+  type KeyProvider,
+  Keyset,
   LocalKeyring,
   loadDefaultPolicy,
   nodeRedisCommands,
+  type OpenAuditKeysOptions,
   openAuditKeys,
   PhiCache,
   RedisStore,
@@ -16,16 +19,15 @@ import { createPortalServer } from './app.js';
 
 // The embedded defaults: the shipped policy, the in-process store, the development keyrings (one KEK for the cache,
 // another for audit keys) and a tamper-evident audit trail, all under PHICACHE_HOME (./.phicache unless set).
-// No cloud account, and no Redis unless REDIS_URL names one (see redisFromEnvironment below).
-const audit = new AuditTrail({
-  keys: await openAuditKeys({ provider: await LocalKeyring.open({ domain: 'audit' }) }),
-  sinks: [new FileSink()],
-});
+// No cloud account, and no Redis unless REDIS_URL names one (see redisFromEnvironment below). In production,
+// PHICACHE_KEYSET names the keyset file (phicache keys init) that every instance of the service shares.
+const keys = await keysFromEnvironment();
+const audit = new AuditTrail({ keys: await openAuditKeys(keys.audit), sinks: [new FileSink()] });
 const store = await redisFromEnvironment();
 const cache = await PhiCache.create({
   service: 'patient-portal',
   policy: await loadDefaultPolicy(),
-  keys: await LocalKeyring.open(),
+  keys: keys.cache,
   audit,
   ...(store === undefined ? {} : { store }),
 });
@@ -43,6 +45,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     server.close();
     void cache.close().then(() => process.exit(0));
   });
+}
+
+/**
+ * With PHICACHE_KEYSET set, the KEKs it names (a KMS, Vault or an HSM) unwrap the name secret and the audit keys,
+ * so all instances agree on key names and sign the audit log with one key. Without it, the development keyrings.
+ */
+async function keysFromEnvironment(): Promise<{ cache: KeyProvider; audit: OpenAuditKeysOptions }> {
+  const file = process.env.PHICACHE_KEYSET;
+  if (file === undefined || file === '') {
+    return {
+      cache: await LocalKeyring.open(),
+      audit: { provider: await LocalKeyring.open({ domain: 'audit' }) },
+    };
+  }
+  const keyset = await Keyset.open(file);
+  return { cache: keyset.cache, audit: { keyset: keyset.audit } };
 }
 
 /**

@@ -3,7 +3,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { canonicalEncode } from '../crypto/canonical.js';
 import { PhiCacheError } from '../errors.js';
-import type { KeyProvider } from '../keys/key-provider.js';
+import type {
+  EncryptionContext,
+  KekProvider,
+  KeyCallOptions,
+  KeyProvider,
+  WrappedDataKey,
+} from '../keys/key-provider.js';
 import { phicacheHome } from '../runtime/phicache-home.js';
 
 /** Keys of the audit trail: an Ed25519 pair that signs checkpoints, and the root of the record MAC keys. */
@@ -68,12 +74,35 @@ interface AuditKeyFile {
   stream: { kid: string; wrapped: string };
 }
 
-export interface OpenAuditKeysOptions {
+/** Audit keys kept on this machine: made on first use under PHICACHE_HOME (the development set-up). */
+export interface OpenLocalAuditKeysOptions {
   /** Wraps the two secrets; use a provider of the `audit` domain, apart from the cache KEK. */
   readonly provider: KeyProvider;
   /** Default `$PHICACHE_HOME`. The wrapped secrets go to `keyring/audit-keys.json`, the public key to `audit-signing.pub`. */
   readonly home?: string;
 }
+
+/** One secret of a keyset: wrapped under the audit KEK, with the context it was wrapped with. */
+export interface WrappedAuditSecret {
+  readonly key: WrappedDataKey;
+  readonly context: EncryptionContext;
+}
+
+/**
+ * Audit keys from a keyset (see `openKeyset`): every instance of a fleet unwraps the same two secrets, so all of
+ * them sign with one key that auditors know in advance, and nothing is written to the local disk.
+ */
+export interface AuditKeySource {
+  readonly provider: KekProvider;
+  readonly signing: WrappedAuditSecret;
+  readonly stream: WrappedAuditSecret;
+  /** The fingerprint the keyset recorded for the signing key; a seed that gives another key is refused. */
+  readonly signingKid: string;
+}
+
+export type OpenAuditKeysOptions =
+  | OpenLocalAuditKeysOptions
+  | { readonly keyset: AuditKeySource; readonly signal?: AbortSignal };
 
 const SIGNING_CONTEXT = { purpose: 'phicache/audit-signing' };
 const STREAM_CONTEXT = { purpose: 'phicache/audit-stream' };
@@ -83,6 +112,34 @@ const STREAM_CONTEXT = { purpose: 'phicache/audit-stream' };
  * and the public key is written next to them for auditors, who need nothing else to verify checkpoints.
  */
 export async function openAuditKeys(options: OpenAuditKeysOptions): Promise<AuditKeys> {
+  if ('keyset' in options) {
+    return auditKeysFromKeyset(options.keyset, options.signal ? { signal: options.signal } : {});
+  }
+  return openLocalAuditKeys(options);
+}
+
+async function auditKeysFromKeyset(source: AuditKeySource, call: KeyCallOptions): Promise<AuditKeys> {
+  const seed = await source.provider.unwrapDataKey(source.signing.key, source.signing.context, call);
+  let root: Buffer;
+  try {
+    root = await source.provider.unwrapDataKey(source.stream.key, source.stream.context, call);
+  } catch (error) {
+    seed.fill(0);
+    throw error;
+  }
+  const keys = auditKeysFrom(seed, root);
+  seed.fill(0);
+  if (keys.signingKid !== source.signingKid) {
+    throw new PhiCacheError(
+      'ERR_KEYRING_CORRUPT',
+      `the keyset's audit signing key does not match its recorded fingerprint ${source.signingKid}`,
+      { hint: 'The keyset file was altered or assembled from two keysets. Restore it from its source.' },
+    );
+  }
+  return keys;
+}
+
+async function openLocalAuditKeys(options: OpenLocalAuditKeysOptions): Promise<AuditKeys> {
   const home = options.home ?? phicacheHome();
   const path = join(home, 'keyring', 'audit-keys.json');
   let file: AuditKeyFile;
@@ -108,7 +165,7 @@ export async function openAuditKeys(options: OpenAuditKeysOptions): Promise<Audi
       await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     } catch (raced) {
       if ((raced as NodeJS.ErrnoException).code !== 'EEXIST') throw raced;
-      return openAuditKeys(options);
+      return openLocalAuditKeys(options);
     }
   }
   const seed = await options.provider.unwrapDataKey(

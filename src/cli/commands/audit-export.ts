@@ -1,18 +1,19 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openAuditKeys } from '../../audit/audit-keys.js';
+import { type AuditKeys, openAuditKeys } from '../../audit/audit-keys.js';
 import { type ExportManifest, exportAuditLog } from '../../audit/export.js';
 import { PhiCacheError } from '../../errors.js';
 import { LocalKeyring } from '../../keys/providers/local-keyring.js';
 import { phicacheHome } from '../../runtime/phicache-home.js';
 import { directory } from '../input-paths.js';
+import { auditKeySourceFrom, keysetFlag, keysetFrom, keysetHelp } from '../keyset-flag.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditExportCommand: Command = {
   name: ['audit', 'export'],
   summary: 'Copy the closed audit files into a write-once layout with a signed manifest',
   help: [
-    'Usage: phicache audit export <dir> --out <dir> [--json]',
+    'Usage: phicache audit export <dir> --out <dir> [--keyset <file>] [--json]',
     '',
     'Copies every closed records file of <dir> (such as $PHICACHE_HOME/audit) and the checkpoints of each stream',
     'to <out>/<chain>/<file>, for write-once object storage (S3 Object Lock, GCS Bucket Lock), and writes a manifest',
@@ -22,9 +23,11 @@ export const auditExportCommand: Command = {
     'overwritten: a file already there with the same SHA-256 is kept, and different content stops the export',
     'before it writes anything. Exporting again is safe; each run adds a manifest.',
     '',
+    keysetHelp,
+    '',
     'Exit codes: 0 exported, 2 could not run (bad flags, no audit keys, unreadable <dir>, a conflict in <out>).',
   ].join('\n'),
-  options: { out: { type: 'string' } },
+  options: { out: { type: 'string' }, ...keysetFlag },
   async handler(values, positionals): Promise<CommandResult> {
     if (positionals.length !== 1)
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit export takes one directory');
@@ -32,17 +35,11 @@ export const auditExportCommand: Command = {
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit export needs --out <dir>');
     const dir = await directory(positionals[0]!, 'audit directory');
     const out = values.out;
-    // openAuditKeys makes keys on first use: a manifest signed by a key made just now would match no checkpoint.
-    const home = phicacheHome();
-    try {
-      await access(join(home, 'keyring', 'audit-keys.json'));
-    } catch (cause) {
-      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `no audit keys under ${home}`, {
-        cause,
-        hint: 'Set PHICACHE_HOME to the home of the writer whose audit log this is; its signing key signs the manifest.',
-      });
-    }
-    const keys = await openAuditKeys({ provider: await LocalKeyring.open({ domain: 'audit' }) });
+    const keyset = await keysetFrom(values.keyset);
+    const keys =
+      keyset === undefined
+        ? await developmentAuditKeys()
+        : await openAuditKeys({ keyset: await auditKeySourceFrom(keyset) });
     const manifest = await exportAuditLog({ dir, out, keys });
     const manifestPath = join(out, 'manifests', `${manifest.id}.json`);
     return {
@@ -52,6 +49,20 @@ export const auditExportCommand: Command = {
     };
   },
 };
+
+async function developmentAuditKeys(): Promise<AuditKeys> {
+  // openAuditKeys makes keys on first use: a manifest signed by a key made just now would match no checkpoint.
+  const home = phicacheHome();
+  try {
+    await access(join(home, 'keyring', 'audit-keys.json'));
+  } catch (cause) {
+    throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `no audit keys under ${home}`, {
+      cause,
+      hint: 'Set PHICACHE_HOME to the home of the writer whose audit log this is; its signing key signs the manifest.',
+    });
+  }
+  return openAuditKeys({ provider: await LocalKeyring.open({ domain: 'audit' }) });
+}
 
 function render(out: string, manifestPath: string, manifest: ExportManifest): string {
   const lines = manifest.streams.map((s) => {

@@ -4,13 +4,14 @@ import { readAuditLog } from '../../audit/read-log.js';
 import { type VerifyReport, verifyAuditLog } from '../../audit/verify.js';
 import { PhiCacheError } from '../../errors.js';
 import { directory, regularFile } from '../input-paths.js';
+import { keysetFrom } from '../keyset-flag.js';
 import type { Command, CommandResult } from './command.js';
 
 export const auditVerifyCommand: Command = {
   name: ['audit', 'verify'],
   summary: 'Verify an audit directory: hash chains, MACs, signed checkpoints',
   help: [
-    'Usage: phicache audit verify <dir> --pubkey <file> [--stream-key-env <VAR>] [--json]',
+    'Usage: phicache audit verify <dir> (--pubkey <file> | --keyset <file>) [--stream-key-env <VAR>] [--json]',
     '',
     'Walks every chain and stream under <dir> (such as $PHICACHE_HOME/audit), goes on past failures and reports',
     'each bad item with its reason: a modified, deleted, duplicated, reordered or inserted record, a bad or missing',
@@ -18,19 +19,28 @@ export const auditVerifyCommand: Command = {
     '',
     '  --pubkey <file>          the checkpoint signing public key (PEM), e.g. $PHICACHE_HOME/audit-signing.pub;',
     "                           enough to vouch for every record up to each stream's last checkpoint",
+    '  --keyset <file>          the keyset of the service: its audit public key is used, read from the file',
+    '                           (no key service is called, so an auditor needs no access to the KEKs)',
     "  --stream-key-env <VAR>   an environment variable holding the stream root (base64): then every record's",
     '                           MAC is checked too, including the records after the last checkpoint',
     '',
     'Exit codes: 0 intact, 1 anything wrong, 2 could not run.',
   ].join('\n'),
-  options: { pubkey: { type: 'string' }, 'stream-key-env': { type: 'string' } },
+  options: { pubkey: { type: 'string' }, keyset: { type: 'string' }, 'stream-key-env': { type: 'string' } },
   async handler(values, positionals): Promise<CommandResult> {
     if (positionals.length !== 1)
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify takes one directory');
-    if (typeof values.pubkey !== 'string')
-      throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify needs --pubkey <file>');
+    if ((typeof values.pubkey === 'string') === (typeof values.keyset === 'string'))
+      throw new PhiCacheError(
+        'ERR_CLI_USAGE',
+        'audit verify needs one of --pubkey <file> or --keyset <file>',
+      );
     const dir = await directory(positionals[0]!, 'audit directory');
-    const publicKey = await readPublicKey(await regularFile(values.pubkey, '--pubkey'));
+    const keyset = await keysetFrom(values.keyset);
+    const publicKey =
+      keyset === undefined
+        ? await readPublicKey(await regularFile(String(values.pubkey), '--pubkey'))
+        : keyset.publicKey;
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
     const report = verifyAuditLog(await readAuditLog(dir), {
       publicKey,

@@ -2,6 +2,7 @@ import { auditExportCommand } from './audit-export.js';
 import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
+import { keysInitCommand } from './keys-init.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
 
@@ -14,4 +15,5 @@ export const commands: readonly Command[] = [
   auditHashCommand,
   auditExportCommand,
   ttlAuditCommand,
+  keysInitCommand,
 ];

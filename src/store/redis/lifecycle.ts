@@ -1,17 +1,21 @@
 import { PhiCacheError } from '../../errors.js';
 
 /**
- * Loads the client library of a binding. `redis` and `ioredis` are optional peers: when the one asked for is not
- * installed, the caller learns which package to install, not that phicache failed.
+ * Loads an optional peer: a Redis client library, or a vendor SDK of a key or secret provider. When the one
+ * asked for is not installed, the caller learns which package to install, not that phicache failed.
  */
-export async function loadPeer<T>(name: 'redis' | 'ioredis', load: () => Promise<T>): Promise<T> {
+export async function loadPeer<T>(
+  name: string,
+  load: () => Promise<T>,
+  alternative = 'or use the other Redis binding',
+): Promise<T> {
   try {
     return await load();
   } catch (cause) {
     if (!isMissingPackage(cause, name)) throw cause;
     throw new PhiCacheError('ERR_PEER_MISSING', `the optional peer dependency ${name} is not installed`, {
       cause,
-      hint: `Install it next to phicache (npm install ${name}), or use the other Redis binding.`,
+      hint: `Install it next to phicache (npm install ${name}), ${alternative}.`,
     });
   }
 }

@@ -3,6 +3,7 @@
  * `redis` is an optional peer dependency: only this module imports it, and only when this function is called.
  */
 import { PhiCacheError } from '../../errors.js';
+import { connectionPassword } from '../../secrets/connection-password.js';
 import {
   checkConnectionOptions,
   type Listen,
@@ -115,10 +116,7 @@ async function connect(
   commandOptions: object,
 ): Promise<RedisCommands> {
   const { connectTimeoutMs } = checkConnectionOptions(options);
-  const auth = {
-    ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
-  };
+  const auth = await credentials(options, connectTimeoutMs);
   const tls = tlsSocket(options.tls);
   const socket = { connectTimeout: connectTimeoutMs, ...tls };
   if (options.url !== undefined) {
@@ -185,6 +183,26 @@ async function connect(
     ),
   );
   return withSubscriptions(commands, ownListener(redis, sentinelClient as unknown as NodeRedisSentinelLike));
+}
+
+/**
+ * A password from a secret source goes through node-redis's async credentials provider, which the client asks
+ * before every handshake, the first and each reconnection: a rotated password is picked up without a restart.
+ * The first read happens here, so a secret that cannot be read fails the start with its own error.
+ */
+async function credentials(options: RedisConnectionOptions, connectTimeoutMs: number): Promise<object> {
+  const username = options.username === undefined ? {} : { username: options.username };
+  if (options.password === undefined || typeof options.password === 'string') {
+    return { ...username, ...(options.password === undefined ? {} : { password: options.password }) };
+  }
+  const password = connectionPassword(options.password, connectTimeoutMs);
+  await password();
+  return {
+    credentialsProvider: {
+      type: 'async-credentials-provider',
+      credentials: async () => ({ ...username, password: await password() }),
+    },
+  };
 }
 
 function overClient(

@@ -1,6 +1,7 @@
 import { type AwsSecretsManagerOptions, awsSecret } from './aws-secrets-manager.js';
 import { envSecret } from './env-secret.js';
 import { fileSecret } from './file-secret.js';
+import { checkTimeout } from './secret-deadline.js';
 import type { SecretSource } from './secret-source.js';
 import { type VaultKvOptions, vaultKvSecret } from './vault-kv.js';
 
@@ -20,6 +21,7 @@ export interface OpenSecretSourceOptions {
  */
 export function openSecretSource(reference: string, options: OpenSecretSourceOptions = {}): SecretSource {
   if (typeof reference !== 'string') throw new TypeError('a secret reference is a string');
+  checkTimeout(options.timeoutMs);
   if (reference.startsWith('env:')) return envSecret(reference.slice(4), options.environment);
   if (reference.startsWith('file:')) return fileSecret(reference.slice(5), options.timeoutMs);
   if (reference.startsWith('aws-sm://')) {

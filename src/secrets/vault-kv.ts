@@ -75,12 +75,15 @@ export function vaultKvSecret(
 /** Vault's documented statuses: 403 forbidden (or a bad token), 404 no such path, 429/5xx standby, sealed, busy. */
 function fieldFrom(reference: string, { status, body }: { status: number; body: Buffer }): Buffer {
   if (status === 403 || status === 401) throw secretErrors.denied(reference);
-  if (status === 404) throw secretErrors.notFound(reference, 'no such secret or version');
-  if (status !== 200) throw secretErrors.unavailable(reference, `Vault answered HTTP ${status}`);
+  if (status !== 200 && status !== 404) {
+    body.fill(0);
+    throw secretErrors.unavailable(reference, `Vault answered HTTP ${status}`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch {
+    if (status === 404) throw secretErrors.notFound(reference, 'no such secret or version');
     throw secretErrors.unavailable(reference, 'Vault answered with something other than JSON');
   } finally {
     body.fill(0);
@@ -89,11 +92,14 @@ function fieldFrom(reference: string, { status, body }: { status: number; body: 
     parsed as { data?: { data?: unknown; metadata?: { deletion_time?: unknown; destroyed?: unknown } } }
   )?.data;
   if (typeof data !== 'object' || data === null) {
+    if (status === 404) throw secretErrors.notFound(reference, 'no such secret or version');
     throw secretErrors.unavailable(reference, 'the answer is not a KV version 2 read');
   }
+  // A deleted or destroyed version answers 404 with its metadata; a path never written, 404 without.
   if (data.metadata?.destroyed === true || (data.data === null && data.metadata?.deletion_time)) {
     throw secretErrors.disabled(reference);
   }
+  if (status === 404) throw secretErrors.notFound(reference, 'no such secret or version');
   return fieldOf(reference, data.data, fieldName(reference));
 }
 

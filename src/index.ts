@@ -91,6 +91,12 @@ export {
   type ScopePart,
 } from './policy/index.js';
 export { phicacheHome } from './runtime/phicache-home.js';
+export {
+  type OpenSecretSourceOptions,
+  openSecretSource,
+  type SecretReadOptions,
+  type SecretSource as SecretReferenceSource,
+} from './secrets/index.js';
 export type { CacheStore, StoredEntry, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
 export * from './store/redis/index.js';

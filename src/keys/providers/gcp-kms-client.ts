@@ -1,4 +1,4 @@
-import { PhiCacheError } from '../../errors.js';
+import { loadPeer } from '../../runtime/load-peer.js';
 
 /**
  * The few Cloud KMS calls phicache makes, declared here rather than imported, so that phicache's types do not
@@ -124,21 +124,13 @@ interface GcpKmsModule {
 }
 
 async function loadGcpKms(): Promise<GcpKmsModule> {
-  let loaded: Partial<GcpKmsModule> & { default?: Partial<GcpKmsModule> };
-  try {
-    loaded = (await import(PACKAGE)) as typeof loaded;
-  } catch (cause) {
-    const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
-    const missing =
-      code === 'ERR_MODULE_NOT_FOUND' &&
-      typeof message === 'string' &&
-      message.startsWith(`Cannot find package '${PACKAGE}'`);
-    if (!missing) throw cause;
-    throw new PhiCacheError('ERR_PEER_MISSING', `the optional peer dependency ${PACKAGE} is not installed`, {
-      cause,
-      hint: `Install it next to phicache (npm install ${PACKAGE}) to use gcp-kms:// keys.`,
-    });
-  }
+  const loaded = (await loadPeer(
+    PACKAGE,
+    () => import(PACKAGE),
+    'to use gcp-kms:// keys',
+  )) as Partial<GcpKmsModule> & {
+    default?: Partial<GcpKmsModule>;
+  };
   const client = loaded.KeyManagementServiceClient ?? loaded.default?.KeyManagementServiceClient;
   if (client === undefined) throw new TypeError(`${PACKAGE} does not export KeyManagementServiceClient`);
   return { KeyManagementServiceClient: client };

@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import type * as Pkcs11js from 'pkcs11js';
 import { PhiCacheError } from '../../errors.js';
+import { loadPeer } from '../../runtime/load-peer.js';
 import { pkcs11Failure, returnValueOf } from './pkcs11-errors.js';
 
 export type Pkcs11Binding = typeof Pkcs11js;
@@ -11,21 +12,17 @@ const PACKAGE = 'pkcs11js';
 /** The optional binding, loaded only when a `pkcs11:` URI is opened. */
 export async function loadPkcs11js(): Promise<Pkcs11Binding> {
   try {
-    const loaded = (await import(PACKAGE)) as Pkcs11Binding & { default?: Pkcs11Binding };
+    const loaded = (await loadPeer(
+      PACKAGE,
+      () => import(PACKAGE),
+      'to use pkcs11: key URIs',
+    )) as Pkcs11Binding & {
+      default?: Pkcs11Binding;
+    };
     return loaded.default ?? loaded;
   } catch (cause) {
     const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
     const text = typeof message === 'string' ? message : '';
-    if (code === 'ERR_MODULE_NOT_FOUND' && text.startsWith(`Cannot find package '${PACKAGE}'`)) {
-      throw new PhiCacheError(
-        'ERR_PEER_MISSING',
-        `the optional peer dependency ${PACKAGE} is not installed`,
-        {
-          cause,
-          hint: `Install it next to phicache (npm install ${PACKAGE}) to use pkcs11: key URIs.`,
-        },
-      );
-    }
     if (code === 'MODULE_NOT_FOUND' && text.includes('pkcs11.node')) {
       // npm 11 skips the install scripts of dependencies nobody approved, so the addon may be missing.
       throw new PhiCacheError(

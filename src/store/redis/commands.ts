@@ -12,6 +12,9 @@
  * - Commands with several keys are only ever called with keys of one hash slot.
  */
 
+import { isSecretSource } from '../../secrets/connection-password.js';
+import type { SecretSource } from '../../secrets/secret-source.js';
+
 /** A key or member as sent on the wire. */
 export type RedisArg = string | Buffer;
 
@@ -94,8 +97,13 @@ export interface RedisConnectionOptions {
   readonly tls?: RedisTlsOptions;
   /** ACL user. Default: the server's default user. */
   readonly username?: string;
-  /** ACL password or AUTH string. Pass it from the environment or a secret store, never a command line. */
-  readonly password?: string;
+  /**
+   * ACL password or AUTH string. Pass it from the environment or a secret store, never a command line. Given as a
+   * `SecretSource` (`openSecretSource('aws-sm://…')`), it is read before the first connection and again before
+   * every reconnection, so a password rotated through Redis ACL's two-password window is picked up without a
+   * restart.
+   */
+  readonly password?: string | SecretSource;
   /** How long to wait for the first connection, in ms. Default 5,000; 1..120,000. */
   readonly connectTimeoutMs?: number;
 }
@@ -130,6 +138,13 @@ export function checkConnectionOptions(options: RedisConnectionOptions): { conne
     if (!Number.isSafeInteger(address.port) || address.port < 1 || address.port > 65_535) {
       throw new RangeError('a Redis port is an integer in 1..65535');
     }
+  }
+  if (
+    options.password !== undefined &&
+    typeof options.password !== 'string' &&
+    !isSecretSource(options.password)
+  ) {
+    throw new TypeError('a Redis password is a string or a SecretSource');
   }
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   if (

@@ -3,6 +3,8 @@
  * dependency: it is imported here only, and only when this function is called.
  */
 import { PhiCacheError } from '../../errors.js';
+import { loadPeer } from '../../runtime/load-peer.js';
+import { connectionPassword } from '../../secrets/connection-password.js';
 import {
   checkConnectionOptions,
   type RedisArg,
@@ -12,7 +14,7 @@ import {
   type RedisTlsOptions,
   withSubscriptions,
 } from './commands.js';
-import { ConnectionErrors, closeWithin, connectWithin, loadPeer } from './lifecycle.js';
+import { ConnectionErrors, closeWithin, connectWithin } from './lifecycle.js';
 
 type Ioredis = Pick<typeof import('ioredis'), 'Redis' | 'Cluster'>;
 
@@ -80,14 +82,24 @@ export async function ioredisCommands(source: IoredisSource): Promise<RedisComma
   if ('client' in source) return overClient(source.client, keep);
   if ('cluster' in source && isCluster(source.cluster)) return overCluster(source.cluster, keep);
   // Only a client this binding creates needs the library itself.
-  return connect(await loadPeer('ioredis', () => import('ioredis')), source as RedisConnectionOptions);
+  return connect(
+    await loadPeer('ioredis', () => import('ioredis'), 'or use the other Redis binding'),
+    source as RedisConnectionOptions,
+  );
 }
 
 async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promise<RedisCommands> {
   const { connectTimeoutMs } = checkConnectionOptions(options);
+  const given = options.password;
+  const rotating =
+    given === undefined || typeof given === 'string'
+      ? undefined
+      : connectionPassword(given, connectTimeoutMs);
+  // Read once before the client exists, so that a secret that cannot be read fails the start with its own error.
+  const password = typeof given === 'string' ? given : await rotating?.();
   const common = {
     ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(password === undefined ? {} : { password }),
     ...(options.tls === undefined ? {} : { tls: tlsOptions(options.tls) }),
     connectTimeout: connectTimeoutMs,
     // An in-flight command fails when its connection drops instead of being replayed after a reconnect.
@@ -99,6 +111,17 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
       options.cluster.seeds.map(({ host, port }) => ({ host, port })),
       { redisOptions: common, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true },
     );
+    if (rotating !== undefined) {
+      const redisOptions = (cluster as unknown as { options: { redisOptions: { password?: string } } })
+        .options.redisOptions;
+      cluster.on('+node', (node: ReconnectingClient) =>
+        readBeforeEachConnect(node, async () => {
+          // Nodes the Cluster discovers later start with the latest password too.
+          redisOptions.password = await rotating();
+          return redisOptions.password;
+        }),
+      );
+    }
     const errors = new ConnectionErrors();
     cluster.on('error', errors.record);
     await connectWithin(cluster.connect(), connectTimeoutMs, () => cluster.disconnect(), 'ioredis', errors);
@@ -122,6 +145,7 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
           enableOfflineQueue: false,
           enableAutoPipelining: true,
         });
+  if (rotating !== undefined) readBeforeEachConnect(client as unknown as ReconnectingClient, rotating, false);
   const errors = new ConnectionErrors();
   client.on('error', errors.record);
   await connectWithin(client.connect(), connectTimeoutMs, () => client.disconnect(), 'ioredis', errors);
@@ -134,6 +158,37 @@ async function connect(ioredis: Ioredis, options: RedisConnectionOptions): Promi
       ),
     connectTimeoutMs,
   );
+}
+
+/** What `readBeforeEachConnect` uses of an ioredis `Redis`. */
+interface ReconnectingClient {
+  connect(): Promise<void>;
+  readonly options: { password?: string };
+  readonly status: string;
+}
+
+/**
+ * ioredis builds each handshake's AUTH from `options.password` when `connect()` runs, and its reconnect timer
+ * calls `connect()` on the instance; so reading the secret in front of `connect()` gives every reconnection the
+ * current password. `firstRead` is false when the password for the first connection was just read. A client
+ * closed while the read was under way stays closed.
+ */
+function readBeforeEachConnect(
+  client: ReconnectingClient,
+  password: () => Promise<string>,
+  firstRead = true,
+): void {
+  const connect = client.connect.bind(client);
+  let fresh = !firstRead;
+  client.connect = async () => {
+    if (!fresh) {
+      const latest = await password().catch(() => undefined);
+      if (latest !== undefined) client.options.password = latest;
+      if (client.status === 'end') return;
+    }
+    fresh = false;
+    return connect();
+  };
 }
 
 function overClient(

@@ -1,32 +1,6 @@
 import { PhiCacheError } from '../../errors.js';
 
 /**
- * Loads the client library of a binding. `redis` and `ioredis` are optional peers: when the one asked for is not
- * installed, the caller learns which package to install, not that phicache failed.
- */
-export async function loadPeer<T>(name: 'redis' | 'ioredis', load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (cause) {
-    if (!isMissingPackage(cause, name)) throw cause;
-    throw new PhiCacheError('ERR_PEER_MISSING', `the optional peer dependency ${name} is not installed`, {
-      cause,
-      hint: `Install it next to phicache (npm install ${name}), or use the other Redis binding.`,
-    });
-  }
-}
-
-/** Only the peer itself: a package missing inside it is a broken install of that peer, reported as it is. */
-function isMissingPackage(error: unknown, name: string): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (
-    code === 'ERR_MODULE_NOT_FOUND' &&
-    typeof message === 'string' &&
-    message.startsWith(`Cannot find package '${name}'`)
-  );
-}
-
-/**
  * Keeps a client's latest `error` event. Both clients retry a failed connection in the background and report why
  * only there; the promise of `connect()` just times out or says the connection closed.
  */

@@ -3,6 +3,8 @@
  * `redis` is an optional peer dependency: only this module imports it, and only when this function is called.
  */
 import { PhiCacheError } from '../../errors.js';
+import { loadPeer } from '../../runtime/load-peer.js';
+import { connectionPassword } from '../../secrets/connection-password.js';
 import {
   checkConnectionOptions,
   type Listen,
@@ -13,7 +15,7 @@ import {
   type RedisTlsOptions,
   withSubscriptions,
 } from './commands.js';
-import { ConnectionErrors, closeWithin, connectWithin, ignore, loadPeer } from './lifecycle.js';
+import { ConnectionErrors, closeWithin, connectWithin, ignore } from './lifecycle.js';
 import { type Send, sendCommands } from './send.js';
 
 type NodeRedis = typeof import('redis');
@@ -86,7 +88,7 @@ export type NodeRedisSource =
  * Buffers. Options passed to your client are otherwise kept.
  */
 export async function nodeRedisCommands(source: NodeRedisSource): Promise<RedisCommands> {
-  const redis: NodeRedis = await loadPeer('redis', () => import('redis'));
+  const redis: NodeRedis = await loadPeer('redis', () => import('redis'), 'or use the other Redis binding');
   const commandOptions = { timeout: 0, typeMapping: { [redis.RESP_TYPES.BLOB_STRING]: Buffer } };
   const keep = async () => undefined;
   if ('client' in source) {
@@ -115,10 +117,7 @@ async function connect(
   commandOptions: object,
 ): Promise<RedisCommands> {
   const { connectTimeoutMs } = checkConnectionOptions(options);
-  const auth = {
-    ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
-  };
+  const auth = await credentials(options, connectTimeoutMs);
   const tls = tlsSocket(options.tls);
   const socket = { connectTimeout: connectTimeoutMs, ...tls };
   if (options.url !== undefined) {
@@ -185,6 +184,26 @@ async function connect(
     ),
   );
   return withSubscriptions(commands, ownListener(redis, sentinelClient as unknown as NodeRedisSentinelLike));
+}
+
+/**
+ * A password from a secret source goes through node-redis's async credentials provider, which the client asks
+ * before every handshake, the first and each reconnection: a rotated password is picked up without a restart.
+ * The first read happens here, so a secret that cannot be read fails the start with its own error.
+ */
+async function credentials(options: RedisConnectionOptions, connectTimeoutMs: number): Promise<object> {
+  const username = options.username === undefined ? {} : { username: options.username };
+  if (options.password === undefined || typeof options.password === 'string') {
+    return { ...username, ...(options.password === undefined ? {} : { password: options.password }) };
+  }
+  const password = connectionPassword(options.password, connectTimeoutMs);
+  await password();
+  return {
+    credentialsProvider: {
+      type: 'async-credentials-provider',
+      credentials: async () => ({ ...username, password: await password() }),
+    },
+  };
 }
 
 function overClient(

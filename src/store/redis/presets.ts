@@ -8,6 +8,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
+import { isSecretSource } from '../../secrets/connection-password.js';
+import type { SecretSource as SecretReference } from '../../secrets/secret-source.js';
 import { checkConnectionOptions, type RedisConnectionOptions, type RedisTlsOptions } from './commands.js';
 
 export interface MemorystoreOptions {
@@ -20,8 +22,11 @@ export interface MemorystoreOptions {
    * rotation is under way the instance lists two; pass both, concatenated.
    */
   readonly serverCa: string | Buffer;
-  /** The instance's AUTH string (`gcloud redis instances get-auth-string`), read with `readSecret`. */
-  readonly authString: string;
+  /**
+   * The instance's AUTH string (`gcloud redis instances get-auth-string`): read with `readSecret`, or a
+   * `SecretSource` (`openSecretSource('aws-sm://…' | 'file:…')`) read again on every reconnection.
+   */
+  readonly authString: string | SecretReference;
   /** The name to verify the server certificate against, when it is not `host`. */
   readonly servername?: string;
   /** How long to wait for the first connection, in ms (see `RedisConnectionOptions`). */
@@ -74,7 +79,9 @@ export function memorystore(options: MemorystoreOptions): RedisConnectionOptions
     );
   }
   const ca = checkCertificates(options.serverCa, 'memorystore serverCa');
-  const password = checkSecret(options.authString, 'memorystore authString', 1, 512);
+  const password = isSecretSource(options.authString)
+    ? options.authString
+    : checkSecret(options.authString, 'memorystore authString', 1, 512);
   const tls: RedisTlsOptions = {
     ca,
     ...(options.servername === undefined ? {} : { servername: checkHost(options.servername, 'servername') }),

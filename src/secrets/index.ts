@@ -1,0 +1,4 @@
+export type { AwsSecretsManagerOptions, SecretsManagerClientLike } from './aws-secrets-manager.js';
+export { type OpenSecretSourceOptions, openSecretSource } from './open-secret-source.js';
+export type { SecretReadOptions, SecretSource } from './secret-source.js';
+export type { VaultKvOptions } from './vault-kv.js';

@@ -174,7 +174,7 @@ export class Policy {
       return deny(
         'POL-VALUE-01',
         dataClass.name,
-        'the value does not serialize to JSON (undefined, a function, a symbol, a cycle or a BigInt)',
+        'the value does not serialize to JSON (undefined, a function, a symbol, a cycle, a BigInt, or nesting deeper than 100)',
       );
     }
     const tree = this.#fieldTrees.get(dataClass.name);
@@ -398,13 +398,43 @@ class UnfilteredWrite {
   }
 }
 
-/** The text JSON.stringify makes of the value, or undefined when it makes none (or throws). */
+/**
+ * How deep a cached value may nest. Engines give up at different depths (a value Node 20's JSON.stringify refuses
+ * for its stack, Node 26's serializes), so the policy sets the bound itself and every version decides alike.
+ */
+export const MAX_VALUE_DEPTH = 100;
+
+/** The text JSON.stringify makes of the value, or undefined when it makes none, throws, or nests too deep. */
 function serialize(value: unknown): string | undefined {
+  let json: string | undefined;
   try {
-    return JSON.stringify(value);
+    json = JSON.stringify(value);
   } catch {
     return undefined;
   }
+  // A text shorter than twice the bound cannot hold that many open brackets: most values skip the scan.
+  if (json === undefined || json.length <= 2 * MAX_VALUE_DEPTH) return json;
+  return nestingDepth(json) <= MAX_VALUE_DEPTH ? json : undefined;
+}
+
+/** The deepest nesting of objects and arrays in JSON text, brackets inside strings not counted. */
+function nestingDepth(json: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i += 1; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > deepest) deepest = depth;
+    } else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return deepest;
 }
 
 function ruleOf(exceptionId: string | undefined): AllowRuleId {

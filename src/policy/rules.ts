@@ -21,7 +21,8 @@ export const denyRules = {
   'POL-CTX-01': 'ERR_POLICY_CONTEXT_MISSING',
   /**
    * The value does not serialize to JSON: JSON.stringify yields nothing (undefined, a function, a symbol, a
-   * `toJSON` that returns undefined) or throws (a cycle, a BigInt, a throwing getter).
+   * `toJSON` that returns undefined) or throws (a cycle, a BigInt, a throwing getter), or it nests deeper than
+   * MAX_VALUE_DEPTH (100) levels.
    */
   'POL-VALUE-01': 'ERR_VALUE_NOT_SERIALIZABLE',
   /**

@@ -77,6 +77,28 @@ describe('POL-VALUE-01: a value that does not serialize to JSON is refused', () 
     });
   }
 
+  test('POL-VALUE-01: a value nested deeper than 100 levels is refused on every Node version alike', () => {
+    const nest = (depth: number): unknown => {
+      let value: unknown = { summary: 'ok' };
+      for (let i = 1; i < depth; i++) value = { n: value };
+      return value;
+    };
+    allowed(policy.decideWrite(chartWrite({ value: nest(100) }), NOW));
+    denied(
+      policy.decideWrite(chartWrite({ value: nest(101) }), NOW),
+      'POL-VALUE-01',
+      'ERR_VALUE_NOT_SERIALIZABLE',
+    );
+    denied(
+      policy.decideWrite(chartWrite({ value: nest(10_000) }), NOW),
+      'POL-VALUE-01',
+      'ERR_VALUE_NOT_SERIALIZABLE',
+    );
+    // Brackets and quotes inside strings do not nest.
+    const brackets = { summary: `${'['.repeat(500)}"\\"${'{'.repeat(500)}` };
+    allowed(policy.decideWrite(chartWrite({ value: brackets }), NOW));
+  });
+
   test('POL-VALUE-01 comes after the cheaper checks: an unknown class is refused as such', () => {
     denied(
       policy.decideWrite(chartWrite({ className: 'nope', value: undefined }), NOW),

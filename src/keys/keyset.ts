@@ -93,9 +93,9 @@ const FORMAT = 'phicache-keyset';
 const FORMAT_VERSION = 1;
 
 const purposes = {
-  nameSecret: { purpose: 'phicache/name-secret', domain: 'cache' },
-  signingSeed: { purpose: 'phicache/audit-signing', domain: 'audit' },
-  streamRoot: { purpose: 'phicache/audit-stream', domain: 'audit' },
+  nameSecret: { 'phicache:purpose': 'name-secret', 'phicache:slot': 'cache' },
+  signingSeed: { 'phicache:purpose': 'audit-signing', 'phicache:slot': 'audit' },
+  streamRoot: { 'phicache:purpose': 'audit-stream', 'phicache:slot': 'audit' },
 } as const;
 
 export class Keyset {
@@ -337,7 +337,7 @@ async function openDomain(domain: KeyDomain, uri: string, options: KeysetOpenOpt
 
 /** A round trip under the backup KEK, so that a keyset naming a KEK nobody can use is caught when it is made. */
 async function proveUsable(provider: KekProvider, id: string, call: KeyCallOptions): Promise<void> {
-  const context = { purpose: 'phicache/keyset-check', domain: 'backup', keyset: id };
+  const context = { 'phicache:purpose': 'keyset-check', 'phicache:slot': 'backup', 'phicache:keyset': id };
   const probe = await provider.generateDataKey(context, call);
   const back = await provider.unwrapDataKey(probe, context, call);
   const same = back.equals(probe.plaintext);
@@ -351,7 +351,7 @@ async function proveUsable(provider: KekProvider, id: string, call: KeyCallOptio
 }
 
 function contextOf(secret: keyof typeof purposes, keysetId: string): EncryptionContext {
-  return { ...purposes[secret], keyset: keysetId };
+  return { ...purposes[secret], 'phicache:keyset': keysetId };
 }
 
 function wrappedJson(key: WrappedDataKey): WrappedSecretJson {

@@ -11,6 +11,7 @@ import { checkedKeyProvider } from './keys/checked-provider.js';
 import { DataKeys } from './keys/data-keys.js';
 import { type CachedDek, DekCache } from './keys/dek-cache.js';
 import { entryKey, scopeTags } from './keys/entry-names.js';
+import type { KeyProvider } from './keys/key-provider.js';
 import { withLiveKey } from './keys/live-key.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
 import { longestCapMs } from './policy/digest.js';
@@ -93,6 +94,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #names: NameKeyring;
   readonly #dekCache: DekCache;
   readonly #dataKeys: DataKeys;
+  readonly #keys: KeyProvider;
   readonly #ledger: PurgeLedger;
   readonly #purges: Purges;
   readonly #nonces = new NoncePool();
@@ -109,8 +111,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#names = new NameKeyring(nameSecret);
     this.#dekCache = new DekCache(options.dekCache);
     this.#factoryTimeoutMs = options.factoryTimeoutMs;
+    this.#keys = checkedKeyProvider(options.keys, options.keyServiceTimeoutMs);
     this.#dataKeys = new DataKeys({
-      provider: checkedKeyProvider(options.keys, options.keyServiceTimeoutMs),
+      provider: this.#keys,
       store: this.#store,
       cache: this.#dekCache,
       epochMs: options.dekEpochMs,
@@ -283,6 +286,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#dekCache.clear();
     this.#names.close();
     this.#ledger.clear();
+    await this.#keys.close?.();
     await this.#store.close();
     await this.#audit.close();
   }

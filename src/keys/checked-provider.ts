@@ -71,6 +71,7 @@ export function checkedKeyProvider(
     },
     describeKek: (options?: KeyCallOptions) => call((o) => provider.describeKek(o), ignore, options),
     nameSecret: (options?: KeyCallOptions) => call((o) => provider.nameSecret(o), zero, options),
+    close: async () => provider.close?.(),
   };
 }
 

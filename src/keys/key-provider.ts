@@ -79,6 +79,8 @@ export interface KekProvider {
   ): Promise<WrappedDataKey>;
   /** The KEK's versions and their states, as the service reports them. */
   describeKek(options?: KeyCallOptions): Promise<KekDescription>;
+  /** Frees what the adapter holds (an HSM session, sockets); PhiCache calls it when it closes. */
+  close?(): Promise<void>;
 }
 
 /** What PhiCache needs: a KEK and the fleet's name secret. */

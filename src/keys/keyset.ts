@@ -306,6 +306,10 @@ class KeysetKeyProvider implements KeyProvider {
   nameSecret(options?: KeyCallOptions): Promise<Buffer> {
     return this.#kek.unwrapDataKey(this.#nameSecret.key, this.#nameSecret.context, options);
   }
+
+  async close(): Promise<void> {
+    await this.#kek.close?.();
+  }
 }
 
 /** Every URI parses, and no two domains share a KEK unless the keyset says so. */

@@ -11,9 +11,11 @@ import {
   nodeRedisCommands,
   type OpenAuditKeysOptions,
   openAuditKeys,
+  openSecretSource,
   PhiCache,
   RedisStore,
   readSecret,
+  type SecretReferenceSource,
 } from 'phicache';
 import { createPortalServer } from './app.js';
 
@@ -67,6 +69,8 @@ async function keysFromEnvironment(): Promise<{ cache: KeyProvider; audit: OpenA
  * With REDIS_URL set, the cache lives in Redis instead of the process: `redis://host:port[/db]`, or `rediss://`
  * for TLS. REDIS_TLS_CA names a PEM file with the CA that signed the server's certificate (and implies TLS);
  * REDIS_USER and REDIS_PASSWORD are the ACL user and its password (or REDIS_PASSWORD alone for an AUTH string).
+ * REDIS_PASSWORD_SECRET names where the password is instead (env:VAR, file:/path, aws-sm://…, vault-kv://…): it is
+ * read before the first connection and again before every reconnection, so a rotated password needs no restart.
  * The URL is never printed: it may carry credentials.
  */
 async function redisFromEnvironment(): Promise<CacheStore | undefined> {
@@ -74,7 +78,7 @@ async function redisFromEnvironment(): Promise<CacheStore | undefined> {
   if (url === undefined || url === '') return undefined;
   const caFile = process.env.REDIS_TLS_CA;
   const username = process.env.REDIS_USER;
-  const password = process.env.REDIS_PASSWORD ? await readSecret({ env: 'REDIS_PASSWORD' }) : undefined;
+  const password = await redisPassword();
   const commands = await nodeRedisCommands({
     url,
     ...(caFile ? { tls: { ca: await readFile(caFile) } } : {}),
@@ -82,4 +86,13 @@ async function redisFromEnvironment(): Promise<CacheStore | undefined> {
     ...(password === undefined ? {} : { password }),
   });
   return new RedisStore(commands);
+}
+
+async function redisPassword(): Promise<string | SecretReferenceSource | undefined> {
+  const reference = process.env.REDIS_PASSWORD_SECRET;
+  if (reference) {
+    if (process.env.REDIS_PASSWORD) throw new Error('set REDIS_PASSWORD or REDIS_PASSWORD_SECRET, not both');
+    return openSecretSource(reference);
+  }
+  return process.env.REDIS_PASSWORD ? await readSecret({ env: 'REDIS_PASSWORD' }) : undefined;
 }

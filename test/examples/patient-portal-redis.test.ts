@@ -49,8 +49,15 @@ async function startPortal(env: Record<string, string>): Promise<{ child: ChildP
   return { child, url };
 }
 
-/** The portal's environment for one harness server: what an operator would set. */
-async function environment(endpoint: RedisEndpoint, dir: string): Promise<Record<string, string>> {
+/**
+ * The portal's environment for one harness server: what an operator would set. With `passwordSecret` the password
+ * is in a file (a mounted secret) that REDIS_PASSWORD_SECRET names, instead of in REDIS_PASSWORD.
+ */
+async function environment(
+  endpoint: RedisEndpoint,
+  dir: string,
+  passwordSecret = false,
+): Promise<Record<string, string>> {
   const env: Record<string, string> = {
     PHICACHE_HOME: join(dir, 'home'),
     REDIS_URL: `${endpoint.url}/${DB}`,
@@ -60,7 +67,13 @@ async function environment(endpoint: RedisEndpoint, dir: string): Promise<Record
     await writeFile(env.REDIS_TLS_CA, endpoint.tls.ca);
   }
   if (endpoint.username !== undefined) env.REDIS_USER = endpoint.username;
-  if (endpoint.password !== undefined) env.REDIS_PASSWORD = `${endpoint.password}\n`; // as `echo` leaves it
+  if (endpoint.password !== undefined && passwordSecret) {
+    const file = join(dir, 'redis-password');
+    await writeFile(file, `${endpoint.password}\n`, { mode: 0o600 });
+    env.REDIS_PASSWORD_SECRET = `file:${file}`;
+  } else if (endpoint.password !== undefined) {
+    env.REDIS_PASSWORD = `${endpoint.password}\n`; // as `echo` leaves it
+  }
   return env;
 }
 
@@ -84,13 +97,14 @@ async function keysIn(connection: RespConnection): Promise<string[]> {
   return keys;
 }
 
-const VARIANTS: readonly { topology: RedisTopology; what: string }[] = [
+const VARIANTS: readonly { topology: RedisTopology; what: string; passwordSecret?: boolean }[] = [
   { topology: 'plain', what: 'REDIS_URL' },
   { topology: 'tls', what: 'REDIS_URL=rediss:// and REDIS_TLS_CA' },
   { topology: 'acl', what: 'REDIS_URL, REDIS_USER and REDIS_PASSWORD' },
+  { topology: 'acl', what: 'REDIS_URL, REDIS_USER and REDIS_PASSWORD_SECRET=file:', passwordSecret: true },
 ];
 
-for (const { topology, what } of VARIANTS) {
+for (const { topology, what, passwordSecret } of VARIANTS) {
   describe(`examples/patient-portal on Redis (${topology}: ${what})`, () => {
     let endpoint: RedisEndpoint;
     let dir: string;
@@ -103,7 +117,7 @@ for (const { topology, what } of VARIANTS) {
       dir = await mkdtemp(join(tmpdir(), `phicache-portal-${topology}-`));
       redis = await inspect(endpoint);
       assert.deepEqual(await keysIn(redis), [], 'the portal starts on an empty database');
-      portal = await startPortal(await environment(endpoint, dir));
+      portal = await startPortal(await environment(endpoint, dir, passwordSecret));
       portal.child.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
       });

@@ -5,8 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import { PhiCacheError, type PhiCacheErrorCode } from '../../src/errors.js';
 import type { EncryptionContext } from '../../src/keys/key-provider.js';
 import { createPkcs11Kek, openPkcs11KekProvider } from '../../src/keys/providers/pkcs11.js';
-import { leaseModule, type Pkcs11, type Pkcs11Binding } from '../../src/keys/providers/pkcs11-module.js';
-import { SOFTHSM_MODULE, type SoftHsm, type SoftHsmToken, startSoftHsm } from '../harness/softhsm.js';
+import {
+  assertKekStaysInToken,
+  SOFTHSM_MODULE,
+  type SoftHsm,
+  type SoftHsmToken,
+  startSoftHsm,
+  withAdminSession,
+} from '../harness/softhsm.js';
 
 const CONTEXT: EncryptionContext = {
   'phicache:tenant': 't-1',
@@ -22,46 +28,6 @@ function rejectsWith(code: PhiCacheErrorCode, secret?: string) {
     if (secret !== undefined) assert.equal(`${error.message} ${error.hint}`.includes(secret), false);
     return true;
   };
-}
-
-/**
- * The token as an administrator sees it, through the binding directly: to read attributes and change states. It
- * shares the process's loaded library with the providers, as a second application thread would.
- */
-async function withAdminSession<T>(
-  token: SoftHsmToken,
-  body: (admin: {
-    binding: Pkcs11Binding;
-    pkcs11: Pkcs11;
-    session: Buffer;
-    find(label: string): Buffer;
-  }) => T,
-): Promise<T> {
-  const lease = await leaseModule(SOFTHSM_MODULE);
-  const { binding, pkcs11 } = lease;
-  const slot = pkcs11
-    .C_GetSlotList(true)
-    .find((s) => pkcs11.C_GetTokenInfo(s).label.trimEnd() === token.label);
-  assert.ok(slot);
-  const session = pkcs11.C_OpenSession(slot, binding.CKF_SERIAL_SESSION | binding.CKF_RW_SESSION);
-  try {
-    try {
-      pkcs11.C_Login(session, binding.CKU_USER, token.pin);
-    } catch (error) {
-      if (!/CKR_USER_ALREADY_LOGGED_IN/.test(String(error))) throw error;
-    }
-    const find = (label: string) => {
-      pkcs11.C_FindObjectsInit(session, [{ type: binding.CKA_LABEL, value: label }]);
-      const [handle] = pkcs11.C_FindObjects(session, 2);
-      pkcs11.C_FindObjectsFinal(session);
-      assert.ok(handle, `object ${label} is on the token`);
-      return handle;
-    };
-    return body({ binding, pkcs11, session, find });
-  } finally {
-    pkcs11.C_CloseSession(session);
-    lease.release();
-  }
 }
 
 let hsm: SoftHsm;
@@ -198,31 +164,8 @@ describe('PKCS#11 provider on SoftHSM2: faults', () => {
     }
   });
 
-  test('the KEK cannot be read out of the token: CKA_VALUE is refused, it is sensitive and never extractable', async () => {
-    await withAdminSession(main, ({ binding, pkcs11, session, find }) => {
-      const kek = find('phicache-cache/v1');
-      assert.throws(
-        () => pkcs11.C_GetAttributeValue(session, kek, [{ type: binding.CKA_VALUE }]),
-        /CKR_ATTRIBUTE_SENSITIVE/,
-      );
-      const [sensitive, extractable, neverExtractable, alwaysSensitive] = pkcs11.C_GetAttributeValue(
-        session,
-        kek,
-        [
-          { type: binding.CKA_SENSITIVE },
-          { type: binding.CKA_EXTRACTABLE },
-          { type: binding.CKA_NEVER_EXTRACTABLE },
-          { type: binding.CKA_ALWAYS_SENSITIVE },
-        ],
-      );
-      assert.deepEqual(
-        [sensitive?.value, extractable?.value, neverExtractable?.value, alwaysSensitive?.value].map((v) =>
-          Buffer.isBuffer(v) ? v[0] : v,
-        ),
-        [1, 0, 1, 1],
-      );
-    });
-  });
+  test('the KEK cannot be read out of the token: CKA_VALUE is refused, it is sensitive and never extractable', () =>
+    assertKekStaysInToken(main, 'phicache-cache/v1'));
 
   test('many concurrent calls on one session all succeed (operations are serialized)', async () => {
     const provider = await open(main);

@@ -18,8 +18,9 @@ export interface OpenSecretSourceOptions {
 
 /**
  * Opens a secret named by a reference: `env:VAR`, `file:/path`, `aws-sm://<arn-or-name>[#json-field]`,
- * `gcp-sm://projects/P/secrets/S/versions/(N|latest)[#json-field]`, `vault-kv://host:port/<mount>/data/<path>#field`. Nothing is read yet; a bad reference throws a TypeError
- * here, before any connection is tried. References hold no secret, so they may sit in configuration.
+ * `gcp-sm://projects/P/secrets/S/versions/(N|latest)[#json-field]`, `vault-kv://host:port/<mount>/data/<path>#field`.
+ * Nothing is read yet; a bad reference throws a TypeError here, before any connection is tried. References hold
+ * no secret, so they may sit in configuration.
  */
 export function openSecretSource(reference: string, options: OpenSecretSourceOptions = {}): SecretSource {
   if (typeof reference !== 'string') throw new TypeError('a secret reference is a string');

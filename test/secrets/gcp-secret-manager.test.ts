@@ -132,13 +132,13 @@ describe('gcp-sm:// through @google-cloud/secret-manager (REST, local wire-proto
       'redis-user-xq7',
     );
     await rejectsWith(open(`${ref}#password`).read(), 'ERR_KEY_NOT_FOUND');
-    for (const [fault, code] of [
-      ['deny', 'ERR_KEY_ACCESS_DENIED'],
-      ['malformed', 'ERR_KEY_SERVICE_UNAVAILABLE'],
-    ] as const) {
-      gcp.inject(fault);
-      await rejectsWith(open(ref).read(), code);
-    }
+    gcp.inject('deny');
+    await rejectsWith(open(ref).read(), 'ERR_KEY_ACCESS_DENIED');
+    // Client version 6 reports a body that is not JSON as a SyntaxError (final), version 7 as UNAVAILABLE
+    // (retried): an answer that stays malformed is ERR_KEY_SERVICE_UNAVAILABLE either way.
+    gcp.inject('malformed', 100);
+    await rejectsWith(open(ref).read(), 'ERR_KEY_SERVICE_UNAVAILABLE');
+    gcp.clearFaults();
 
     gcp.addVersion('disabled', 'old-password');
     gcp.addVersion('disabled', 'newer-password');

@@ -1,6 +1,7 @@
 import { type AwsSecretsManagerOptions, awsSecret } from './aws-secrets-manager.js';
 import { envSecret } from './env-secret.js';
 import { fileSecret } from './file-secret.js';
+import { type GcpSecretManagerOptions, gcpSecret } from './gcp-secret-manager.js';
 import { checkTimeout } from './secret-deadline.js';
 import type { SecretSource } from './secret-source.js';
 import { type VaultKvOptions, vaultKvSecret } from './vault-kv.js';
@@ -11,13 +12,15 @@ export interface OpenSecretSourceOptions {
   /** For `env:` references (and a Vault `token-source=env:`). Default `process.env`. */
   readonly environment?: Readonly<Record<string, string | undefined>>;
   readonly aws?: AwsSecretsManagerOptions;
+  readonly gcp?: GcpSecretManagerOptions;
   readonly vault?: VaultKvOptions;
 }
 
 /**
  * Opens a secret named by a reference: `env:VAR`, `file:/path`, `aws-sm://<arn-or-name>[#json-field]`,
- * `vault-kv://host:port/<mount>/data/<path>#field`. Nothing is read yet; a bad reference throws a TypeError
- * here, before any connection is tried. References hold no secret, so they may sit in configuration.
+ * `gcp-sm://projects/P/secrets/S/versions/(N|latest)[#json-field]`, `vault-kv://host:port/<mount>/data/<path>#field`.
+ * Nothing is read yet; a bad reference throws a TypeError here, before any connection is tried. References hold
+ * no secret, so they may sit in configuration.
  */
 export function openSecretSource(reference: string, options: OpenSecretSourceOptions = {}): SecretSource {
   if (typeof reference !== 'string') throw new TypeError('a secret reference is a string');
@@ -30,6 +33,13 @@ export function openSecretSource(reference: string, options: OpenSecretSourceOpt
     const field = hash < 0 ? undefined : rest.slice(hash + 1);
     if (field === '') throw new TypeError('aws-sm:// names a JSON field after #, or has no #');
     return awsSecret(hash < 0 ? rest : rest.slice(0, hash), field, options.aws, options.timeoutMs);
+  }
+  if (reference.startsWith('gcp-sm://')) {
+    const rest = reference.slice('gcp-sm://'.length);
+    const hash = rest.indexOf('#');
+    const field = hash < 0 ? undefined : rest.slice(hash + 1);
+    if (field === '') throw new TypeError('gcp-sm:// names a JSON field after #, or has no #');
+    return gcpSecret(hash < 0 ? rest : rest.slice(0, hash), field, options.gcp, options.timeoutMs);
   }
   if (reference.startsWith('vault-kv://')) {
     let url: URL;
@@ -49,5 +59,5 @@ export function openSecretSource(reference: string, options: OpenSecretSourceOpt
     return vaultKvSecret(url, token, options.vault, options.timeoutMs);
   }
   // The reference is not repeated: a value pasted where a reference belongs would otherwise end up in a log.
-  throw new TypeError('a secret reference starts with env:, file:, aws-sm:// or vault-kv://');
+  throw new TypeError('a secret reference starts with env:, file:, aws-sm://, gcp-sm:// or vault-kv://');
 }

@@ -17,7 +17,7 @@ export interface SecretReadOptions {
 }
 
 export interface SecretSource {
-  /** The reference it reads (`env:VAR`, `file:/path`, `aws-sm://…`, `vault-kv://…`): safe to log. */
+  /** The reference it reads (`env:VAR`, `file:/path`, `aws-sm://…`, `gcp-sm://…`, `vault-kv://…`): safe to log. */
   readonly reference: string;
   /** The secret's bytes, trailing line breaks dropped. The caller owns the buffer and may zero it. */
   read(options?: SecretReadOptions): Promise<Buffer>;

@@ -1,3 +1,4 @@
+import { gcpRestClientOptions } from '../../runtime/gcp-rest-options.js';
 import { loadPeer } from '../../runtime/load-peer.js';
 
 /**
@@ -72,52 +73,14 @@ export interface GcpKmsClient {
 const PACKAGE = '@google-cloud/kms';
 
 /**
- * A client on the REST transport (`fallback: true`) in every case, so that what the tests run against the local
- * server is the transport production uses. Without an endpoint: Google's default host with Application Default
- * Credentials. With `https://host[:port]` (a regional or Private Service Connect endpoint): that host, same
- * credentials. With `http://` (a local emulator or the test server): loopback only and no credentials at all,
- * because a bearer token must never travel unencrypted.
+ * A Cloud KMS client on the REST transport, with Application Default Credentials or, for a loopback `http://`
+ * endpoint, none (see `gcpRestClientOptions`).
  */
 export async function makeGcpKmsClient(endpoint: string | undefined): Promise<GcpKmsClient> {
-  const options = clientOptions(endpoint);
+  const options = gcpRestClientOptions(endpoint, { name: 'Cloud KMS', host: 'cloudkms.googleapis.com' });
   const loaded = await loadGcpKms();
   return new loaded.KeyManagementServiceClient(options) as GcpKmsClient;
 }
-
-function clientOptions(endpoint: string | undefined): Record<string, unknown> {
-  if (endpoint === undefined) return { fallback: true };
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new TypeError('the Cloud KMS endpoint must be a URL such as https://cloudkms.googleapis.com');
-  }
-  const port = url.port === '' ? undefined : Number(url.port);
-  if (url.protocol === 'https:') {
-    return { fallback: true, apiEndpoint: url.hostname, ...(port === undefined ? {} : { port }) };
-  }
-  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) {
-    return {
-      fallback: true,
-      protocol: 'http',
-      apiEndpoint: url.hostname,
-      port: port ?? 80,
-      authClient: anonymousAuthClient,
-    };
-  }
-  throw new RangeError('a Cloud KMS endpoint must be https, or plain http on a loopback address only');
-}
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/**
- * What the REST transport asks of an auth client (`getRequestHeaders` to be recognised, `fetch` to send), with
- * no token: for a local emulator only.
- */
-const anonymousAuthClient = {
-  getRequestHeaders: async () => new Headers(),
-  fetch: (url: string, init: RequestInit) => fetch(url, init),
-};
 
 interface GcpKmsModule {
   KeyManagementServiceClient: new (options: Record<string, unknown>) => unknown;

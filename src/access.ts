@@ -39,3 +39,9 @@ export function checkContext(ctx: AccessContext): void {
     }
   }
 }
+
+/** The context with its purpose left out: what a record of a refused purpose shows, since the purpose is caller input. */
+export function withoutPurpose(ctx: AccessContext): AccessContext {
+  const { purpose: _refused, ...rest } = ctx;
+  return rest;
+}

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type AccessContext, checkContext, checkRef, type EntryRef } from './access.js';
+import { type AccessContext, checkContext, checkRef, type EntryRef, withoutPurpose } from './access.js';
 import type { AuditAction, AuditOutcome } from './audit/audit-event.js';
 import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
@@ -660,7 +660,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     await this.#audit.record({
       action,
       className: ref.class,
-      ctx,
+      // A purpose the policy does not declare is caller input and may hold anything; the rule id says enough.
+      ctx: decision.rule === 'POL-PURPOSE-01' ? withoutPurpose(ctx) : ctx,
       key,
       dek: null,
       decision,

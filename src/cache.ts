@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { type AccessContext, checkContext, checkRef, type EntryRef, withoutPurpose } from './access.js';
+import {
+  type AccessContext,
+  checkContext,
+  checkRef,
+  checkTenant,
+  type EntryRef,
+  withoutPurpose,
+} from './access.js';
 import type { AuditAction, AuditOutcome } from './audit/audit-event.js';
 import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
@@ -147,6 +154,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   referenceHash(ref: EntryRef, tenant: string): string {
     this.#assertOpen();
     checkRef(ref);
+    checkTenant(tenant);
     return this.#names.forTenant(tenant).reference(ref.class, ref.resource, ref.id);
   }
 

@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { type AccessContext, checkContext, checkRef, type EntryRef } from './access.js';
+import {
+  type AccessContext,
+  checkContext,
+  checkRef,
+  checkTenant,
+  type EntryRef,
+  withoutPurpose,
+} from './access.js';
 import type { AuditAction, AuditOutcome } from './audit/audit-event.js';
 import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
@@ -150,6 +157,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   referenceHash(ref: EntryRef, tenant: string): string {
     this.#assertOpen();
     checkRef(ref);
+    checkTenant(tenant);
     return this.#names.forTenant(tenant).reference(ref.class, ref.resource, ref.id);
   }
 
@@ -664,7 +672,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     await this.#audit.record({
       action,
       className: ref.class,
-      ctx,
+      // A purpose the policy does not declare is caller input and may hold anything; the rule id says enough.
+      ctx: decision.rule === 'POL-PURPOSE-01' ? withoutPurpose(ctx) : ctx,
       key,
       dek: null,
       decision,

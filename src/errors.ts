@@ -18,6 +18,8 @@ export const errorHints = {
   ERR_POLICY_SCOPE_MISSING:
     'Pass the scope the class requires (tenant, user, session) in the access context.',
   ERR_POLICY_CONTEXT_MISSING: 'PHI classes need a principal (who) and a purpose (why) in the access context.',
+  ERR_POLICY_PURPOSE_UNKNOWN:
+    'Give one of the purposes of use the policy declares under `purposes`, or declare this one there.',
   ERR_POLICY_FIELD_FORBIDDEN:
     'Remove the fields the class does not allow, or add them to its field allow list.',
   ERR_POLICY_TAG_NOT_ALLOWED: 'Use only the tag kinds the class declares under `tags`.',

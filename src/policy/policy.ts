@@ -110,12 +110,15 @@ const noFields: readonly string[] = Object.freeze([]);
  * decision and then throws PolicyDeniedError.
  *
  * Checks run in this order, and the first refusal wins: class (POL-CLASS-01), cacheability and TTL with their
- * exceptions (POL-CACHE-01, PHI-TTL-01, POL-EXC-01), scope (POL-SCOPE-01), context (POL-CTX-01), tags
- * (POL-TAG-01), the value's serialization (POL-VALUE-01), fields (POL-FIELD-01).
+ * exceptions (POL-CACHE-01, PHI-TTL-01, POL-EXC-01), scope (POL-SCOPE-01), context (POL-CTX-01), purpose
+ * (POL-PURPOSE-01), tags (POL-TAG-01), the value's serialization (POL-VALUE-01), fields (POL-FIELD-01).
  */
 export class Policy {
   readonly classes: ReadonlyMap<string, DataClass>;
   readonly exceptions: readonly PolicyException[];
+  /** The purposes of use the policy accepts, in the order the file declares them. */
+  readonly purposes: readonly string[];
+  readonly #purposes: ReadonlySet<string>;
   /** The allow lists of the classes that have one, compiled once. */
   readonly #fieldTrees: ReadonlyMap<string, FieldTree>;
 
@@ -124,6 +127,8 @@ export class Policy {
       Object.entries(document.classes).map(([name, doc]) => [name, toDataClass(name, doc)] as const),
     );
     this.exceptions = Object.freeze(document.exceptions.map(toException));
+    this.purposes = Object.freeze([...document.purposes]);
+    this.#purposes = new Set(document.purposes);
     this.#fieldTrees = new FrozenMap(
       [...this.classes.values()].flatMap(({ name, fields }) =>
         fields === undefined ? [] : [[name, compileFieldPaths(fields.allow)] as const],
@@ -159,7 +164,10 @@ export class Policy {
 
     const grant = this.grant(dataClass, { read: false, ttlMs }, now);
     if (grant.effect === 'deny') return grant;
-    const refusal = checkScope(dataClass, request.scope) ?? checkContext(dataClass, request);
+    const refusal =
+      checkScope(dataClass, request.scope) ??
+      checkContext(dataClass, request) ??
+      checkPurpose(dataClass, request.purpose, this.#purposes);
     if (refusal !== undefined) return refusal;
 
     const undeclared = request.tagKinds.filter((kind) => !dataClass.tags.includes(kind)).length;
@@ -189,7 +197,10 @@ export class Policy {
 
     const grant = this.grant(dataClass, { read: true }, now);
     if (grant.effect === 'deny') return grant;
-    const refusal = checkScope(dataClass, request.scope) ?? checkContext(dataClass, request);
+    const refusal =
+      checkScope(dataClass, request.scope) ??
+      checkContext(dataClass, request) ??
+      checkPurpose(dataClass, request.purpose, this.#purposes);
     if (refusal !== undefined) return refusal;
     return Object.freeze({
       effect: 'allow',
@@ -333,6 +344,25 @@ function checkContext(
 }
 
 /**
+ * POL-PURPOSE-01: a purpose, when given, is one the policy declares, for every class. A PHI class requires one
+ * (POL-CTX-01); a non-PHI class does not, but checks one that is given, so the purpose an audit record carries is
+ * always a word of the policy's vocabulary and never free text from a caller, and a misspelt purpose is caught
+ * wherever it is first used rather than only on PHI. The refusal does not repeat the purpose: it is caller input.
+ */
+function checkPurpose(
+  dataClass: DataClass,
+  purpose: string | undefined,
+  declared: ReadonlySet<string>,
+): Deny | undefined {
+  if (!isPresent(purpose) || declared.has(purpose)) return undefined;
+  return deny(
+    'POL-PURPOSE-01',
+    dataClass.name,
+    'the purpose of use is not one the policy declares under purposes',
+  );
+}
+
+/**
  * The field checks, run on the parsed serialized text: a Proxy, a getter or a `toJSON` cannot show the check one
  * thing and the store another. Costs a parse, and a second stringify only when something was stripped.
  */
@@ -453,7 +483,7 @@ function checkNow(now: number): void {
   if (!Number.isFinite(now)) throw new RangeError('now must be a finite number of epoch milliseconds');
 }
 
-function isPresent(value: string | undefined): boolean {
+function isPresent(value: string | undefined): value is string {
   return typeof value === 'string' && value.length > 0;
 }
 

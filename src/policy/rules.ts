@@ -20,6 +20,11 @@ export const denyRules = {
   /** A PHI class is accessed without a principal (who) and a purpose (why). */
   'POL-CTX-01': 'ERR_POLICY_CONTEXT_MISSING',
   /**
+   * The access gives a purpose the policy does not declare under `purposes` (any class, PHI or not: a purpose that
+   * is given is always checked). The purpose itself is caller input and is neither echoed nor recorded.
+   */
+  'POL-PURPOSE-01': 'ERR_POLICY_PURPOSE_UNKNOWN',
+  /**
    * The value does not serialize to JSON: JSON.stringify yields nothing (undefined, a function, a symbol, a
    * `toJSON` that returns undefined) or throws (a cycle, a BigInt, a throwing getter), or it nests deeper than
    * MAX_VALUE_DEPTH (100) levels.

@@ -9,6 +9,17 @@ import { fieldPathProblem } from './field-paths.js';
 
 export const classNamePattern = /^[a-z][a-z0-9-]{0,62}$/;
 export const scopeParts = ['tenant', 'user', 'session'] as const;
+/**
+ * A purpose of use: letters, digits, dots, underscores and dashes, starting with a letter, at most 64. Wide enough
+ * for HL7's PurposeOfUse codes (`TREAT`, `ETREAT`, `HPAYMT`) as well as plain words; narrow enough that a purpose
+ * in an audit record is always one token a reviewer can read and group by.
+ */
+export const purposePattern = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+/**
+ * HIPAA's treatment, payment and health care operations (45 CFR 164.506): the uses a covered entity may make of PHI
+ * without an authorization, and the purposes a policy that names none accepts.
+ */
+export const defaultPurposes = ['treatment', 'payment', 'operations'] as const;
 export const failureModes = ['closed', 'miss', 'read-only'] as const;
 
 /** The ceiling of any class TTL: nothing in a PHI application should live in a cache for more than a day. */
@@ -113,9 +124,18 @@ const exceptionSchema = z.strictObject({
     }),
 });
 
+const purposesSchema = uniqueList(
+  z.string().regex(purposePattern, {
+    error: 'use letters, digits, dots, underscores and dashes, starting with a letter (at most 64)',
+  }),
+)
+  .min(1, { error: 'must declare at least one purpose: with none, every PHI access is refused' })
+  .default([...defaultPurposes]);
+
 export const policyDocumentSchema = z
   .strictObject({
     version: z.literal(1),
+    purposes: purposesSchema,
     classes: z.record(identifier, dataClassSchema),
     exceptions: z.array(exceptionSchema).default([]),
   })

@@ -87,7 +87,7 @@ describe('write decisions', () => {
       'ERR_POLICY_SCOPE_MISSING',
     );
     const read = policy.decideRead(
-      { className: 'chart', scope: { user: 'u1' }, principal: 'p', purpose: 'x' },
+      { className: 'chart', scope: { user: 'u1' }, principal: 'p', purpose: 'treatment' },
       NOW,
     );
     assertDeny(read, 'POL-SCOPE-01', 'ERR_POLICY_SCOPE_MISSING');
@@ -188,7 +188,7 @@ describe('exceptions', () => {
     );
     const read = allowed(
       policy.decideRead(
-        { className: 'report', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'x' },
+        { className: 'report', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'treatment' },
         NOW,
       ),
     );
@@ -210,7 +210,7 @@ describe('exceptions', () => {
     );
     assertDeny(
       policy.decideRead(
-        { className: 'report', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'x' },
+        { className: 'report', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'treatment' },
         AFTER,
       ),
       'POL-EXC-01',
@@ -230,7 +230,7 @@ describe('exceptions', () => {
     const read = (now: number) =>
       allowed(
         policy.decideRead(
-          { className: 'chart', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'x' },
+          { className: 'chart', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'treatment' },
           now,
         ),
       );

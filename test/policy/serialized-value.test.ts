@@ -231,7 +231,7 @@ describe('POL-ALLOW-01: the decision carries the stored text and its plain value
 
   test('POL-ALLOW-01: reads carry no value and no text', () => {
     const read = policy.decideRead(
-      { className: 'chart', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'x' },
+      { className: 'chart', scope: { tenant: 't1', user: 'u1' }, principal: 'p', purpose: 'treatment' },
       NOW,
     );
     assert.equal(read.effect, 'allow');

@@ -88,6 +88,10 @@ export function createPortalServer(cache: PhiCache): Server {
     route(request, response).catch((error: unknown) => {
       if (error instanceof BadRequest)
         return reply(response, 400, { error: { code: 'BAD_REQUEST', message: error.message } });
+      // The cache refuses a tenant, user or purpose it cannot bound (too long, a control character) as the caller's
+      // misuse; its message names the field, never the value, so it is safe to return.
+      if (error instanceof RangeError || error instanceof TypeError)
+        return reply(response, 400, { error: { code: 'BAD_REQUEST', message: error.message } });
       if (error instanceof PolicyDeniedError) {
         const { code, rule, message, hint } = error;
         return reply(response, VALUE_REFUSALS[code] ?? 403, { error: { code, rule, message, hint } });

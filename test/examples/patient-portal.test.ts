@@ -130,6 +130,15 @@ describe('examples/patient-portal: the HTTP contract on the embedded defaults', 
     const { error } = (await deep.json()) as { error: { code: string; hint: string } };
     assert.equal(error.code, 'ERR_VALUE_NOT_SERIALIZABLE');
     assert.ok(error.hint.length > 0);
+    // A user name the cache cannot bound (too long, a line break) is the client's error too, named without its value.
+    const longUser = 'u'.repeat(129);
+    const refused = await call('GET', path, { 'x-user': longUser });
+    assert.equal(refused.status, 400);
+    assert.ok(!(await refused.text()).includes(longUser), 'the value is not echoed');
+    const tenant = await call('GET', `/tenants/st%0Amarys/patients/${fakePatients[6]!.mrn}/summary`, {
+      'x-user': 'dr.ada',
+    });
+    assert.equal(tenant.status, 400);
   });
 
   test('a TTL over the class cap is refused (403) with the rule id', async () => {

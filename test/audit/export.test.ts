@@ -93,7 +93,10 @@ describe('exportAuditLog', () => {
       assert.equal(records.at(-1)?.lastSeq, manifest.streams.find((s) => s.stream === stream)?.lastSeq);
     }
 
-    const exported = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt });
+    const exported = await verifyAuditLog(await readAuditLog(out), {
+      publicKey: keys.publicKey,
+      now: log.endedAt,
+    });
     assert.deepEqual(exported.findings, []);
     assert.equal(exported.records, 2000 + 1);
     assert.equal(exported.vouched, exported.records);
@@ -102,7 +105,7 @@ describe('exportAuditLog', () => {
     assert.deepEqual(report.findings, []);
     assert.equal(report.files, source.length);
     assert.deepEqual(
-      verifyAuditLog(report.log, { publicKey: keys.publicKey, now: log.endedAt }).findings,
+      (await verifyAuditLog(report.log, { publicKey: keys.publicKey, now: log.endedAt })).findings,
       [],
     );
     assert.equal(((await stat(join(out, manifest.files[0]!.path))).mode & 0o777).toString(8), '400');
@@ -128,7 +131,7 @@ describe('exportAuditLog', () => {
     );
     assert.equal(report.log.length, manifest.files.length - 2);
     assert.equal(
-      verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt }).ok,
+      (await verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt })).ok,
       false,
     );
 
@@ -233,7 +236,11 @@ describe('exportAuditLog', () => {
     // after the last checkpoint kept.
     const report = await verifyExportManifest(await readManifest(out, first), keys.publicKey, out);
     assert.deepEqual(report.findings, []);
-    const view = verifyAuditLog(report.log, { publicKey: keys.publicKey, streamRoot, now: live.clock.now });
+    const view = await verifyAuditLog(report.log, {
+      publicKey: keys.publicKey,
+      streamRoot,
+      now: live.clock.now,
+    });
     assert.deepEqual(view.findings, []);
     assert.equal(view.vouched, view.records);
 
@@ -243,7 +250,10 @@ describe('exportAuditLog', () => {
     const second = await exportAuditLog({ dir: live.dir, out, keys });
     assert.ok(second.streams.every((s) => s.state === 'final' && s.heldBack === 0));
     assert.ok(second.files.some((f) => f.path === `${chain}/${newestAccess}`));
-    const whole = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: live.clock.now });
+    const whole = await verifyAuditLog(await readAuditLog(out), {
+      publicKey: keys.publicKey,
+      now: live.clock.now,
+    });
     assert.deepEqual(whole.findings, []);
     assert.equal(whole.records, 1 + 400 + 200);
   });
@@ -254,7 +264,7 @@ describe('exportAuditLog', () => {
     const overdue = live.clock.now + 2 * 3_600_000 + 5000 + 60_000 + 1;
     const manifest = await exportAuditLog({ dir: live.dir, out, keys, now: overdue });
     assert.ok(manifest.streams.every((s) => s.state === 'abandoned' && s.heldBack === 0));
-    const whole = verifyAuditLog(await readAuditLog(out), {
+    const whole = await verifyAuditLog(await readAuditLog(out), {
       publicKey: keys.publicKey,
       streamRoot,
       now: overdue,
@@ -297,7 +307,8 @@ describe('phicache audit export', () => {
       );
       assert.deepEqual(report.findings, []);
       assert.deepEqual(
-        verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey, now: log.endedAt }).findings,
+        (await verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey, now: log.endedAt }))
+          .findings,
         [],
       );
 

@@ -1,7 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { readAuditLog } from '../../audit/read-log.js';
-import { type VerifyReport, verifyAuditLog } from '../../audit/verify.js';
+import { type VerifyReport, verifyAuditDirectory } from '../../audit/verify.js';
 import { PhiCacheError } from '../../errors.js';
 import { directory, regularFile } from '../input-paths.js';
 import { keysetFrom } from '../keyset-flag.js';
@@ -42,7 +41,7 @@ export const auditVerifyCommand: Command = {
         ? await readPublicKey(await regularFile(String(values.pubkey), '--pubkey'))
         : keyset.publicKey;
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
-    const report = verifyAuditLog(await readAuditLog(dir), {
+    const report = await verifyAuditDirectory(dir, {
       publicKey,
       ...(streamRoot ? { streamRoot } : {}),
     });

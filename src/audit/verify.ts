@@ -1,4 +1,6 @@
 import { createHash, type Hash, type KeyObject, verify as verifySignature } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
 import type { AuditStream } from './audit-event.js';
 import { deriveStreamKey } from './audit-keys.js';
@@ -83,7 +85,21 @@ const CHECKPOINTS_FILE = /^(access|admin)-checkpoints(?:-(\d{6}))?\.jsonl$/;
  * whatever the size of the log. A directory without a chain is an error, never an intact log.
  */
 export async function verifyAuditDirectory(dir: string, options: VerifyOptions): Promise<VerifyReport> {
-  return verifyAuditLog(await listAuditLog(dir), options, dir);
+  const files = await listAuditLog(dir);
+  if (files.length === 0 && (await isDirectory(join(dir, 'audit')))) {
+    throw new PhiCacheError('ERR_AUDIT_NOTHING_TO_VERIFY', `nothing to verify: ${dir} holds no audit chain`, {
+      hint: `${join(dir, 'audit')} may be the audit directory: ${dir} looks like a PHICACHE_HOME.`,
+    });
+  }
+  return verifyAuditLog(files, options, dir);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**

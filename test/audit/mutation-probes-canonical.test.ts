@@ -112,7 +112,7 @@ function reencodings(body: string): [string, string][] {
   assert.equal(`{${raw.join(',')}}`, body, 'the fixture is canonical');
   const rebuild = (parts: readonly string[]) => `{${parts.join(',')}}`;
   const out: [string, string][] = [];
-  const escape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   for (const [i, [key, v, text]] of entries.entries()) {
     const set = (what: string, replacement: string | string[]) => {
       const parts = [...raw];
@@ -120,13 +120,16 @@ function reencodings(body: string): [string, string][] {
       out.push([`${what} (${key})`, rebuild(parts)]);
     };
     const valueText = canonicalJson(v);
-    set('escaped key', `"${escape(key[0]!)}${key.slice(1)}":${valueText}`);
+    set('escaped key', `"${unicodeEscape(key[0]!)}${key.slice(1)}":${valueText}`);
     if (typeof v === 'string' && v.length > 0) {
       const at = Math.floor(v.length / 2);
       const inner = JSON.stringify(v).slice(1, -1);
       // The middle character, when it needs no escape of its own.
       if (inner.length === v.length)
-        set('escaped value', `"${key}":"${inner.slice(0, at)}${escape(v[at]!)}${inner.slice(at + 1)}"`);
+        set(
+          'escaped value',
+          `"${key}":"${inner.slice(0, at)}${unicodeEscape(v[at]!)}${inner.slice(at + 1)}"`,
+        );
       if (v.includes('/')) set('escaped solidus', `"${key}":${JSON.stringify(v).replace('/', '\\/')}`);
     }
     if (typeof v === 'object' && v !== null) {
@@ -135,7 +138,7 @@ function reencodings(body: string): [string, string][] {
         const [k0, v0] = nested[0]!;
         set(
           'escaped nested key',
-          `"${key}":${valueText.replace(`"${k0}"`, `"${escape(k0[0]!)}${k0.slice(1)}"`)}`,
+          `"${key}":${valueText.replace(`"${k0}"`, `"${unicodeEscape(k0[0]!)}${k0.slice(1)}"`)}`,
         );
         set(
           'repeated nested key',

@@ -63,7 +63,7 @@ export class RecordWalker {
   readonly #options: RecordWalkOptions;
   readonly #report: Report;
   readonly #batches: AsyncGenerator<{ file: AuditLogFile; batch: LineBatch; first: number }>;
-  readonly #recent = new Map<number, string>();
+  readonly #recent = new RecentHashes(WINDOW);
   /** Ranges of seqs skipped by a sequence gap: a record of one arriving later is reordered, not inserted. */
   readonly #gaps: [number, number][] = [];
   #expectedPrev: string;
@@ -108,7 +108,7 @@ export class RecordWalker {
 
   /** True when `seq` is older than every remembered record: a checkpoint there cannot be compared any more. */
   forgotten(seq: number): boolean {
-    const oldest = this.#recent.keys().next().value;
+    const oldest = this.#recent.oldest();
     return oldest !== undefined && seq < oldest && !this.#inGap(seq);
   }
 
@@ -172,7 +172,7 @@ export class RecordWalker {
       this.#fail('sequence-gap', `records ${expectedSeq} to ${record.seq - 1} are missing`, at(record.seq));
       this.#gaps.push([expectedSeq, record.seq - 1]);
     }
-    this.#remember(record.seq, record.hash);
+    this.#recent.add(record.seq, record.hash);
     this.lastSeq = record.seq;
     this.#expectedPrev = record.hash;
     if (record.seq === 1 && record.action === 'audit.open') this.declaredStreams = declared(record.detail);
@@ -193,11 +193,6 @@ export class RecordWalker {
     if (this.#macIntact) this.macVouchedUpTo = seq;
   }
 
-  #remember(seq: number, hash: string): void {
-    this.#recent.set(seq, hash);
-    if (this.#recent.size > WINDOW) this.#recent.delete(this.#recent.keys().next().value!);
-  }
-
   #inGap(seq: number): boolean {
     return this.#gaps.some(([from, to]) => seq >= from && seq <= to);
   }
@@ -205,6 +200,51 @@ export class RecordWalker {
   #fail(kind: RecordFindingKind, message: string, at: FindingPlace): void {
     this.#macIntact = false;
     this.#report(kind, message, at);
+  }
+}
+
+/**
+ * The hashes of the last `size` records accepted, in a ring: seqs only grow, so adding is a write and a lookup
+ * (one per checkpoint or out-of-order record) a binary search.
+ */
+class RecentHashes {
+  readonly #seqs: Float64Array;
+  readonly #hashes: string[];
+  #count = 0;
+  #next = 0;
+
+  constructor(size: number) {
+    this.#seqs = new Float64Array(size);
+    this.#hashes = new Array<string>(size);
+  }
+
+  add(seq: number, hash: string): void {
+    this.#seqs[this.#next] = seq;
+    this.#hashes[this.#next] = hash;
+    this.#next = (this.#next + 1) % this.#seqs.length;
+    this.#count = Math.min(this.#count + 1, this.#seqs.length);
+  }
+
+  oldest(): number | undefined {
+    return this.#count === 0 ? undefined : this.#seqs[this.#slot(0)];
+  }
+
+  get(seq: number): string | undefined {
+    let low = 0;
+    let high = this.#count - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.#seqs[this.#slot(middle)]!;
+      if (at === seq) return this.#hashes[this.#slot(middle)];
+      if (at < seq) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  }
+
+  /** The ring slot of the i-th oldest entry. */
+  #slot(i: number): number {
+    return (this.#next - this.#count + i + this.#seqs.length) % this.#seqs.length;
   }
 }
 

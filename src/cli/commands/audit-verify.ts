@@ -56,6 +56,9 @@ export const auditVerifyCommand: Command = {
         'ERR_CLI_USAGE',
         'audit verify needs one of --pubkey <file> or --keyset <file>',
       );
+    // Paths are checked before any key is read, so a wrong path is named as such.
+    const dir = manifest === undefined ? await directory(positionals[0]!, 'audit directory') : undefined;
+    const manifestPath = manifest === undefined ? undefined : await regularFile(manifest, '--manifest');
     const keyset = await keysetFrom(values.keyset);
     const publicKey =
       keyset === undefined
@@ -63,10 +66,9 @@ export const auditVerifyCommand: Command = {
         : keyset.publicKey;
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
     const options: VerifyOptions = { publicKey, ...(streamRoot ? { streamRoot } : {}) };
-    if (manifest !== undefined) return verifyManifest(await regularFile(manifest, '--manifest'), options);
-    const dir = await directory(positionals[0]!, 'audit directory');
-    const report = await verifyAuditDirectory(dir, options);
-    return { exitCode: report.ok ? 0 : 1, data: { dir, ...report }, text: render(dir, report) };
+    if (manifestPath !== undefined) return verifyManifest(manifestPath, options);
+    const report = await verifyAuditDirectory(dir!, options);
+    return { exitCode: report.ok ? 0 : 1, data: { dir, ...report }, text: render(dir!, report) };
   },
 };
 

@@ -58,6 +58,10 @@ export const errorHints = {
   ERR_AUDIT_UNAVAILABLE: 'The audit sink could not record the operation, so the operation was refused.',
   ERR_AUDIT_EXPORT_CONFLICT:
     'Exported files are write-once: find out why the existing file differs before removing anything, or export into a new directory.',
+  ERR_AUDIT_NOTHING_TO_VERIFY:
+    'Pass the directory that holds the chain folders, such as $PHICACHE_HOME/audit, or an export directory.',
+  ERR_AUDIT_LOG_INVALID:
+    'The audit log did not verify, so it was not exported: run `phicache audit verify` on it and look into each finding.',
   ERR_CLI_USAGE: 'Run `phicache --help` for the commands and their flags.',
   ERR_INTERNAL: 'This is a bug in phicache. Report it with the command you ran.',
 } as const satisfies Record<string, string>;

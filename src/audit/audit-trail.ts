@@ -128,7 +128,8 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     }
     this.#timer = setInterval(() => void this.checkpoint().catch(() => undefined), this.#everyMs);
     this.#timer.unref();
-    // The configuration a chain was written under is itself an admin record (an audit configuration change).
+    // The configuration a chain was written under is itself an admin record (an audit configuration change). It
+    // opens the admin stream and names every stream of the chain, so a verifier finds a stream deleted whole.
     const opened: AuditEvent = {
       v: 1,
       stream: 'admin',
@@ -144,6 +145,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       decision: null,
       outcome: { result: 'ok' },
       detail: {
+        streams: STREAMS.join(','),
         sinks: this.#sinks.map((sink) => `${sink.name}${sink.durable ? '' : '(volatile)'}`).join(','),
         checkpointEveryRecords: this.#everyRecords,
         checkpointEveryMs: this.#everyMs,

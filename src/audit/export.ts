@@ -1,19 +1,35 @@
-import { createHash, type KeyObject, randomBytes, sign, verify as verifySignature } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import {
+  createHash,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify as verifySignature,
+} from 'node:crypto';
+import { type FileHandle, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PhiCacheError } from '../errors.js';
 import type { AuditStream } from './audit-event.js';
 import { signingKidOf } from './audit-keys.js';
 import { canonicalJson } from './canonical-json.js';
-import type { AuditLogFile } from './verify.js';
+import { type AuditLogFile, chainDirectories, lineBatches } from './read-log.js';
+import { type ExportedStreamState, type Finding, verifyAuditLog } from './verify.js';
 
 export interface ExportOptions {
   /** The audit directory: `<dir>/<chain>/<stream>-NNNNNN.jsonl` and `<stream>-checkpoints.jsonl`. */
   readonly dir: string;
   /** The export directory, laid out for write-once object storage; created if missing. */
   readonly out: string;
-  /** The audit signing key: the manifest is signed by the key that signs the checkpoints. */
-  readonly keys: { readonly signingKey: KeyObject; readonly signingKid: string };
+  /**
+   * The audit signing key: the manifest is signed by the key that signs the checkpoints. With the stream key
+   * (`AuditKeys` has both) the export also checks every record's MAC, which an open stream's records after its
+   * last checkpoint need before the manifest may vouch for them.
+   */
+  readonly keys: {
+    readonly signingKey: KeyObject;
+    readonly signingKid: string;
+    readonly streamKey?: (epoch: number) => Buffer;
+  };
   /** The time of the export, ms since the epoch. Default `Date.now()`. */
   readonly now?: number;
 }
@@ -22,7 +38,7 @@ export interface ExportOptions {
 export interface ExportedFile {
   /** Where it is under the export directory: `<chain>/<name>`. */
   readonly path: string;
-  /** Where `verifyAuditLog` expects it; differs from `path` only for a snapshot of an open stream's checkpoints. */
+  /** Where `verifyAuditLog` expects it: the same as `path` (exports before snapshots were known to it differed). */
   readonly logPath: string;
   readonly chain: string;
   readonly stream: AuditStream;
@@ -87,10 +103,29 @@ export interface ExportVerifyReport {
   readonly findings: readonly ExportFinding[];
   /** The files that match the manifest, under the paths `verifyAuditLog` knows: pass them on to it. */
   readonly log: AuditLogFile[];
+  /** The streams the manifest lists, for `verifyAuditLog`'s `exported` option. */
+  readonly exported: ReadonlyMap<string, ExportedStreamState>;
+  /** The signature and key id checked: the manifest may vouch for what it lists. */
+  readonly signed: boolean;
+}
+
+/** `audit export` verified the log and found problems: nothing was written. */
+export class AuditLogInvalidError extends PhiCacheError {
+  readonly findings: readonly Finding[];
+
+  constructor(findings: readonly Finding[]) {
+    super(
+      'ERR_AUDIT_LOG_INVALID',
+      `the audit log has ${findings.length} problem(s), so nothing was exported`,
+    );
+    this.name = 'AuditLogInvalidError';
+    this.findings = findings;
+  }
 }
 
 const RECORDS_FILE = /^(access|admin)-(\d{6})\.jsonl$/;
 const CHECKPOINTS_FILE = /^(access|admin)-checkpoints\.jsonl$/;
+const SNAPSHOT_FILE = /^(access|admin)-checkpoints-\d{6}\.jsonl$/;
 const STREAMS: readonly AuditStream[] = ['access', 'admin'];
 const MANIFESTS = 'manifests';
 /**
@@ -101,7 +136,9 @@ const ABANDONED_SLACK_MS = 60_000;
 
 interface Planned {
   readonly file: ExportedFile;
-  readonly bytes: Buffer;
+  /** Where its bytes are read from, and how many: a snapshot is the first bytes of a file still growing. */
+  readonly source: string;
+  readonly limitBytes: number;
   /** Already in the export directory with the same hash. */
   present: boolean;
 }
@@ -114,10 +151,13 @@ interface Planned {
  */
 export async function exportAuditLog(options: ExportOptions): Promise<ExportManifest> {
   const now = options.now ?? Date.now();
+  if (await isInside(options.out, options.dir)) {
+    throw new RangeError('the export directory must not be the audit directory or inside it');
+  }
   const planned: Planned[] = [];
   const streams: ExportedStream[] = [];
   const chains: string[] = [];
-  for (const chain of await listChains(options.dir)) {
+  for (const chain of await chainDirectories(options.dir)) {
     if (chain === MANIFESTS) {
       throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `a chain is named "${MANIFESTS}"`, {
         hint: `The export keeps its manifests under ${MANIFESTS}/, so that chain cannot be exported beside them. Rename its directory in a copy of the audit directory and export the copy.`,
@@ -130,18 +170,19 @@ export async function exportAuditLog(options: ExportOptions): Promise<ExportMani
       if (plan === undefined) continue;
       exportedAny = true;
       streams.push(plan.stream);
-      for (const [file, bytes] of plan.files) planned.push({ file, bytes, present: false });
+      planned.push(...plan.files);
     }
     if (exportedAny) chains.push(chain);
   }
+  await verifyBeforeExport(planned, streams, options, now);
 
   // Every target is checked before the first is written, so a conflict leaves the export directory as it was.
   const conflicts: string[] = [];
   for (const item of planned) {
-    const existing = await readIfExists(join(options.out, item.file.path));
+    const existing = await digestIfExists(join(options.out, item.file.path));
     if (existing === undefined) continue;
-    if (sha256(existing) === item.file.sha256) item.present = true;
-    else conflicts.push(describeConflict(item, existing));
+    if (existing.sha256 === item.file.sha256) item.present = true;
+    else conflicts.push(await describeConflict(item, existing));
   }
   if (conflicts.length > 0) {
     throw new PhiCacheError(
@@ -153,7 +194,7 @@ export async function exportAuditLog(options: ExportOptions): Promise<ExportMani
     );
   }
   for (const item of planned) {
-    if (!item.present) await writeOnce(options.out, item.file.path, item.bytes);
+    if (!item.present) await copyOnce(options.out, item);
   }
 
   const stamp = new Date(now).toISOString();
@@ -182,6 +223,66 @@ export async function exportAuditLog(options: ExportOptions): Promise<ExportMani
 }
 
 /**
+ * The export signs for what it copies, so it first verifies exactly that: the closed records files and the
+ * checkpoints it will copy, read from the audit directory line by line, with the stream key when it has it. Any
+ * finding stops it, except that a writer stopped without closing (an abandoned stream's overdue checkpoint) is
+ * evidence to keep, and the manifest names the stream abandoned.
+ */
+async function verifyBeforeExport(
+  planned: readonly Planned[],
+  streams: readonly ExportedStream[],
+  options: ExportOptions,
+  now: number,
+): Promise<void> {
+  const view: AuditLogFile[] = planned.map((item) => ({
+    path: item.file.path,
+    file: item.source,
+    limitBytes: item.limitBytes,
+  }));
+  const exported = new Map(
+    streams.map((s) => [`${s.chain}/${s.stream}`, { state: s.state, lastSeq: s.lastSeq }]),
+  );
+  const report = await verifyAuditLog(
+    view,
+    {
+      publicKey: createPublicKey(options.keys.signingKey),
+      ...(options.keys.streamKey ? { streamKey: options.keys.streamKey } : {}),
+      now,
+      exported,
+    },
+    options.dir,
+  );
+  const findings = report.findings.filter(
+    (f) =>
+      !(
+        f.kind === 'checkpoint-gap' &&
+        f.file === undefined &&
+        exported.get(`${f.chain}/${f.stream}`)?.state === 'abandoned'
+      ),
+  );
+  if (findings.length > 0) throw new AuditLogInvalidError(findings);
+}
+
+/** True when `inner` is `outer` or lies under it, symbolic links resolved (also for an `inner` not yet made). */
+export async function isInside(inner: string, outer: string): Promise<boolean> {
+  const outerReal = await realpathOf(outer);
+  const innerReal = await realpathOf(inner);
+  const rel = relative(outerReal, innerReal);
+  return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel));
+}
+
+/** The real path of `path`, or of its nearest existing ancestor with the rest appended. */
+async function realpathOf(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(await realpathOf(parent), basename(absolute));
+  }
+}
+
+/**
  * Checks an export manifest: its signature and key id against the audit signing public key, and the size and
  * SHA-256 of every file it lists under `filesDir`. Goes on past failures and reports each; never throws on bad
  * content. The files that match come back under their log paths, for `verifyAuditLog`.
@@ -198,15 +299,17 @@ export async function verifyExportManifest(
       kind: 'manifest-unparseable',
       message: 'the text is not a phicache audit export manifest',
     });
-    return { ok: false, manifest: null, files: 0, findings, log: [] };
+    return { ok: false, manifest: null, files: 0, findings, log: [], exported: new Map(), signed: false };
   }
-  if (!manifestSignatureValid(manifest, publicKey)) {
+  const signatureValid = manifestSignatureValid(manifest, publicKey);
+  if (!signatureValid) {
     findings.push({
       kind: 'manifest-signature',
       message: 'the manifest signature does not verify with the public key',
     });
   }
-  if (manifest.kid !== signingKidOf(publicKey)) {
+  const kidValid = manifest.kid === signingKidOf(publicKey);
+  if (!kidValid) {
     findings.push({
       kind: 'manifest-kid',
       message: `the manifest names key ${manifest.kid}, the public key is ${signingKidOf(publicKey)}`,
@@ -222,34 +325,34 @@ export async function verifyExportManifest(
       });
       continue;
     }
-    const bytes = await readIfExists(join(filesDir, file.path));
-    if (bytes === undefined) {
+    const found = await digestIfExists(join(filesDir, file.path));
+    if (found === undefined) {
       findings.push({ kind: 'missing', path: file.path, message: 'the file is not in the export directory' });
-    } else if (bytes.length !== file.size || sha256(bytes) !== file.sha256) {
+    } else if (found.size !== file.size || found.sha256 !== file.sha256) {
       findings.push({
         kind: 'modified',
         path: file.path,
         message: 'the file does not match the size and SHA-256 the manifest lists',
       });
     } else {
-      log.push({ path: file.logPath, text: bytes.toString('utf8') });
+      log.push({ path: file.logPath, file: join(filesDir, file.path), limitBytes: file.size });
     }
   }
-  return { ok: findings.length === 0, manifest, files: manifest.files.length, findings, log };
-}
-
-async function listChains(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true }))
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name)
-      .sort();
-  } catch (cause) {
-    throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', 'the audit directory cannot be read', {
-      cause,
-      hint: 'Pass the directory that holds the chain folders, such as $PHICACHE_HOME/audit.',
-    });
-  }
+  const exported = new Map(
+    (Array.isArray(manifest.streams) ? manifest.streams : []).map((s) => [
+      `${s.chain}/${s.stream}`,
+      { state: s.state, lastSeq: s.lastSeq },
+    ]),
+  );
+  return {
+    ok: findings.length === 0,
+    manifest,
+    files: manifest.files.length,
+    findings,
+    log,
+    exported,
+    signed: signatureValid && kidValid,
+  };
 }
 
 interface CheckpointLine {
@@ -265,16 +368,18 @@ async function planStream(
   stream: AuditStream,
   names: readonly string[],
   now: number,
-): Promise<{ stream: ExportedStream; files: [ExportedFile, Buffer][] } | undefined> {
+): Promise<{ stream: ExportedStream; files: Planned[] } | undefined> {
   const recordsNames = names.filter((name) => RECORDS_FILE.exec(name)?.[1] === stream);
   const checkpointsName = names.find((name) => CHECKPOINTS_FILE.exec(name)?.[1] === stream);
-  const checkpointsBytes =
-    checkpointsName === undefined ? undefined : await readFile(join(dir, chain, checkpointsName));
+  if (names.some((name) => SNAPSHOT_FILE.exec(name)?.[1] === stream)) {
+    throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `${chain} holds checkpoint snapshots: it is an export`, {
+      hint: 'Export the audit directory a writer writes ($PHICACHE_HOME/audit), not an earlier export.',
+    });
+  }
   // Only whole lines count: the writer may be half way through appending the next one.
-  const checkpointsText = checkpointsBytes?.toString('utf8') ?? '';
-  const complete = checkpointsText.slice(0, checkpointsText.lastIndexOf('\n') + 1);
-  const checkpointLines = complete === '' ? [] : complete.slice(0, -1).split('\n');
-  const last = checkpointLines.length > 0 ? parseCheckpoint(checkpointLines.at(-1)!) : undefined;
+  const checkpoints =
+    checkpointsName === undefined ? undefined : await scanFile(join(dir, chain, checkpointsName), true);
+  const last = checkpoints?.last === undefined ? undefined : parseCheckpoint(checkpoints.last);
   const state: ExportedStream['state'] =
     last?.final === true
       ? 'final'
@@ -282,61 +387,64 @@ async function planStream(
         ? 'abandoned'
         : 'open';
   const closedNames = state === 'open' ? recordsNames.slice(0, -1) : recordsNames;
-  if (state === 'open' && closedNames.length === 0) return undefined;
-  if (closedNames.length === 0 && checkpointsBytes === undefined) return undefined;
+  if (closedNames.length === 0 && checkpoints === undefined) return undefined;
 
-  const files: [ExportedFile, Buffer][] = [];
+  const files: Planned[] = [];
   let lastSeq = 0;
   for (const name of closedNames) {
-    const bytes = await readFile(join(dir, chain, name));
-    const lines = bytes.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    const firstSeq = seqOf(lines[0]);
-    const fileLastSeq = seqOf(lines.at(-1));
+    const source = join(dir, chain, name);
+    const scan = await scanFile(source, false);
+    const fileLastSeq = seqOf(scan.last);
     lastSeq = fileLastSeq ?? lastSeq;
     const path = `${chain}/${name}`;
-    files.push([
-      describe(path, path, chain, stream, 'records', bytes, lines.length, firstSeq, fileLastSeq),
-      bytes,
-    ]);
+    files.push({
+      file: describe(path, chain, stream, 'records', scan, seqOf(scan.first), fileLastSeq),
+      source,
+      limitBytes: scan.size,
+      present: false,
+    });
   }
 
-  if (checkpointsBytes !== undefined && checkpointsName !== undefined) {
-    const logPath = `${chain}/${checkpointsName}`;
+  if (checkpoints !== undefined && checkpointsName !== undefined) {
+    const source = join(dir, chain, checkpointsName);
     if (state === 'open') {
       // The writer still appends checkpoints, and a write-once object cannot grow: an open stream's checkpoints go
       // out as a snapshot, cut after the last checkpoint within the exported records (so the export has no
       // checkpoint pointing past its end) and named by its line count (so a later, longer one never collides).
-      let cut = 0;
-      while (cut < checkpointLines.length && (seqOf(checkpointLines[cut]) ?? 0) <= lastSeq) cut += 1;
-      const kept = checkpointLines.slice(0, cut);
-      const bytes = Buffer.from(kept.map((line) => `${line}\n`).join(''));
-      const name = `${stream}-checkpoints-${String(cut).padStart(6, '0')}.jsonl`;
-      const file = describe(
-        `${chain}/${name}`,
-        logPath,
-        chain,
-        stream,
-        'checkpoints',
-        bytes,
-        cut,
-        seqOf(kept[0]),
-        seqOf(kept.at(-1)),
-      );
-      files.push([file, bytes]);
+      // The verifier knows snapshots: each must be the first lines of the longest.
+      const cut = await scanFile(source, true, (line) => (seqOf(line) ?? 0) <= lastSeq);
+      if (cut.lines > 0) {
+        const name = `${stream}-checkpoints-${String(cut.lines).padStart(6, '0')}.jsonl`;
+        files.push({
+          file: describe(
+            `${chain}/${name}`,
+            chain,
+            stream,
+            'checkpoints',
+            cut,
+            seqOf(cut.first),
+            seqOf(cut.last),
+          ),
+          source,
+          limitBytes: cut.size,
+          present: false,
+        });
+      }
     } else {
-      const file = describe(
-        logPath,
-        logPath,
-        chain,
-        stream,
-        'checkpoints',
-        checkpointsBytes,
-        checkpointLines.length,
-        seqOf(checkpointLines[0]),
-        seqOf(checkpointLines.at(-1)),
-      );
-      files.push([file, checkpointsBytes]);
+      files.push({
+        file: describe(
+          `${chain}/${checkpointsName}`,
+          chain,
+          stream,
+          'checkpoints',
+          checkpoints,
+          seqOf(checkpoints.first),
+          seqOf(checkpoints.last),
+        ),
+        source,
+        limitBytes: checkpoints.size,
+        present: false,
+      });
     }
   }
   return {
@@ -345,26 +453,81 @@ async function planStream(
   };
 }
 
+interface Scan {
+  readonly size: number;
+  readonly sha256: string;
+  readonly lines: number;
+  readonly first: string | undefined;
+  readonly last: string | undefined;
+}
+
+/**
+ * One pass over a file, a chunk at a time: its size, SHA-256, line count and first and last lines. With
+ * `wholeLines` a last line without its newline is left out (its writer is still appending it); `keep` stops at
+ * the first line it refuses, for a snapshot cut.
+ */
+async function scanFile(path: string, wholeLines: boolean, keep?: (line: string) => boolean): Promise<Scan> {
+  const hash = createHash('sha256');
+  let size = 0;
+  let lines = 0;
+  let first: string | undefined;
+  let last: string | undefined;
+  let stopped = false;
+  for await (const batch of lineBatches({ path: basename(path), file: path })) {
+    for (const [i, line] of batch.lines.entries()) {
+      const partial = batch.unterminated && i === batch.lines.length - 1;
+      if ((partial && wholeLines) || (keep !== undefined && !keep(line))) {
+        stopped = true;
+        break;
+      }
+      const bytes = Buffer.from(partial ? line : `${line}\n`);
+      // A line that is not UTF-8 was decoded lossily: hash the file itself then (the verifier reports the line).
+      if (batch.bad.has(i)) return scanBytes(path);
+      hash.update(bytes);
+      size += bytes.length;
+      lines += 1;
+      first ??= line;
+      last = line;
+    }
+    if (stopped) break;
+  }
+  return { size, sha256: hash.digest('hex'), lines, first, last };
+}
+
+/** Size and SHA-256 of a whole file, read in chunks, for a file whose lines cannot be re-encoded exactly. */
+async function scanBytes(path: string): Promise<Scan> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const _ of lineBatches(
+    { path: basename(path), file: path },
+    {
+      onBytes: (bytes) => {
+        hash.update(bytes);
+        size += bytes.length;
+      },
+    },
+  ));
+  return { size, sha256: hash.digest('hex'), lines: 0, first: undefined, last: undefined };
+}
+
 function describe(
   path: string,
-  logPath: string,
   chain: string,
   stream: AuditStream,
   kind: ExportedFile['kind'],
-  bytes: Buffer,
-  lines: number,
+  scan: Scan,
   firstSeq: number | null,
   lastSeq: number | null,
 ): ExportedFile {
   return {
     path,
-    logPath,
+    logPath: path,
     chain,
     stream,
     kind,
-    size: bytes.length,
-    sha256: sha256(bytes),
-    lines,
+    size: scan.size,
+    sha256: scan.sha256,
+    lines: scan.lines,
     firstSeq,
     lastSeq,
   };
@@ -392,15 +555,13 @@ function parseCheckpoint(line: string): CheckpointLine | undefined {
   }
 }
 
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function readIfExists(path: string): Promise<Buffer | undefined> {
+/** Size and SHA-256 of a file already at a path, or undefined when there is none. */
+async function digestIfExists(path: string): Promise<{ size: number; sha256: string } | undefined> {
   try {
-    return await readFile(path);
+    const scan = await scanBytes(path);
+    return { size: scan.size, sha256: scan.sha256 };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (((error as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
     throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the export directory cannot be read at ${path}`, {
       cause: error,
       hint: 'Check that the export directory is readable and writable by this user.',
@@ -408,11 +569,65 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
   }
 }
 
-function describeConflict(item: Planned, existing: Buffer): string {
+async function describeConflict(item: Planned, existing: { size: number; sha256: string }): Promise<string> {
   // An earlier export that died mid-write leaves a prefix of the right bytes: say so, it is the harmless case.
   const cutShort =
-    existing.length < item.bytes.length && item.bytes.subarray(0, existing.length).equals(existing);
+    existing.size < item.limitBytes && (await sha256Of(item.source, existing.size)) === existing.sha256;
   return `${item.file.path} (${cutShort ? 'an incomplete copy of this file' : 'different content'})`;
+}
+
+async function sha256Of(path: string, limitBytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const _ of lineBatches(
+    { path: basename(path), file: path, limitBytes },
+    { onBytes: (bytes) => hash.update(bytes) },
+  ));
+  return hash.digest('hex');
+}
+
+/**
+ * Copies the bytes the export verified, a chunk at a time, into a file created with O_EXCL, and checks on the way
+ * that they still hash to what the manifest will list: a source changed since it was verified stops the export.
+ */
+async function copyOnce(out: string, item: Planned): Promise<void> {
+  const target = join(out, item.file.path);
+  let handle: FileHandle | undefined;
+  let source: FileHandle | undefined;
+  try {
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    handle = await open(target, 'wx', 0o400);
+    source = await open(item.source, 'r');
+    const hash = createHash('sha256');
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    let remaining = item.limitBytes;
+    while (remaining > 0) {
+      const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, remaining), null);
+      if (bytesRead === 0) break;
+      const view = chunk.subarray(0, bytesRead);
+      hash.update(view);
+      await handle.write(view);
+      remaining -= bytesRead;
+    }
+    if (remaining !== 0 || hash.digest('hex') !== item.file.sha256)
+      throw new Error(`${item.file.path} changed while it was exported`);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+  } catch (cause) {
+    if (handle !== undefined) {
+      await handle.close().catch(() => undefined);
+      await unlink(target).catch(() => undefined);
+    }
+    throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the export could not write ${item.file.path}`, {
+      cause,
+      hint:
+        (cause as NodeJS.ErrnoException).code === 'EEXIST'
+          ? 'Another export wrote this path at the same time; run one export at a time per export directory.'
+          : 'Check the space and permissions of the export directory, and that nothing rewrites the audit files.',
+    });
+  } finally {
+    await source?.close().catch(() => undefined);
+  }
 }
 
 /**

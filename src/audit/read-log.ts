@@ -1,25 +1,208 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
-import type { AuditLogFile } from './verify.js';
 
-/** Reads every chain directory of an audit directory: `<dir>/<chain>/<file>` for the verifier. */
-export async function readAuditLog(dir: string): Promise<AuditLogFile[]> {
-  let chains: string[];
+/**
+ * One file of an audit directory, under its path relative to the directory (`<chain>/<file>`): on disk (`file`,
+ * read in fixed chunks, so a file of any size costs the same memory), or already in memory (`text`, or `lines`,
+ * which lets a caller that verifies many variants of one log reuse the line strings).
+ */
+export type AuditLogFile =
+  | { readonly path: string; readonly text: string }
+  | { readonly path: string; readonly lines: readonly string[] }
+  | {
+      readonly path: string;
+      readonly file: string;
+      /** Read only this many bytes from the start: a snapshot of a file its writer still appends to. */
+      readonly limitBytes?: number;
+    };
+
+/** How a file is read: the only memory a reader holds is one chunk and one line. */
+export interface ReadLinesOptions {
+  /** Bytes read at a time. Default 64 KiB; 1 KiB to 16 MiB. */
+  readonly chunkBytes?: number;
+  /** A longer line is not kept: it is reported as too long. Default 1 MiB; at least 1 KiB. */
+  readonly maxLineBytes?: number;
+  /** Sees every byte read, in order (to hash a file while its lines are read). */
+  readonly onBytes?: (bytes: Buffer) => void;
+}
+
+/** Why a line could not be handed over as the text the writer wrote. */
+export type BadLine = 'too-long' | 'not-utf8';
+
+/** The lines of one chunk; `bad` marks, by index in `lines`, a line whose text is not its bytes. */
+export interface LineBatch {
+  readonly lines: readonly string[];
+  readonly bad: ReadonlyMap<number, BadLine>;
+  /** The batch's last line is the end of the file with no newline after it. */
+  readonly unterminated: boolean;
+}
+
+const NONE: ReadonlyMap<number, BadLine> = new Map();
+/** In-memory lines go out in batches too, so the verifier's look-back window never has to span a whole file. */
+const MEMORY_BATCH = 1024;
+
+/**
+ * The lines of one file, batch by batch. A file on disk is read `chunkBytes` at a time and never held whole; a
+ * line is decoded only when it is valid UTF-8 (else it is marked `not-utf8`: its text would not be its bytes).
+ */
+export async function* lineBatches(
+  file: AuditLogFile,
+  options: ReadLinesOptions = {},
+): AsyncGenerator<LineBatch> {
+  if ('lines' in file || 'text' in file) {
+    let lines = 'lines' in file ? file.lines : file.text.split('\n');
+    // Text that does not end in a newline ends with a line its writer may not have finished.
+    let unterminated = 'text' in file;
+    if ('text' in file && lines.at(-1) === '') {
+      lines = lines.slice(0, -1);
+      unterminated = false;
+    }
+    for (let i = 0; i < lines.length; i += MEMORY_BATCH) {
+      const last = i + MEMORY_BATCH >= lines.length;
+      yield { lines: lines.slice(i, i + MEMORY_BATCH), bad: NONE, unterminated: last && unterminated };
+    }
+    return;
+  }
+  const chunkBytes = bounded(options.chunkBytes ?? 64 * 1024, 1024, 16 * 1024 * 1024, 'chunkBytes');
+  const maxLineBytes = bounded(options.maxLineBytes ?? 1024 * 1024, 1024, 2 ** 30, 'maxLineBytes');
+  const handle = await openLogFile(file.path, file.file);
   try {
-    chains = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    let remaining = file.limitBytes ?? Number.POSITIVE_INFINITY;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let tooLong = false;
+    let lines: string[] = [];
+    let bad = new Map<number, BadLine>();
+    const emit = (piece: Buffer) => {
+      if (tooLong || pendingBytes + piece.length > maxLineBytes) {
+        bad.set(lines.length, 'too-long');
+        lines.push('');
+      } else {
+        const bytes = pending.length === 0 ? piece : Buffer.concat([...pending, piece]);
+        if (!isUtf8(bytes)) bad.set(lines.length, 'not-utf8');
+        lines.push(bytes.toString('utf8'));
+      }
+      pending = [];
+      pendingBytes = 0;
+      tooLong = false;
+    };
+    while (remaining > 0) {
+      const { bytesRead } = await readChunk(handle, chunk, Math.min(chunkBytes, remaining), file.path);
+      if (bytesRead === 0) break;
+      remaining -= bytesRead;
+      const view = chunk.subarray(0, bytesRead);
+      options.onBytes?.(view);
+      let start = 0;
+      for (let newline = view.indexOf(10, start); newline !== -1; newline = view.indexOf(10, start)) {
+        emit(view.subarray(start, newline));
+        start = newline + 1;
+      }
+      if (start < view.length) {
+        // Part of a line that goes on in the next chunk: kept (copied, the chunk is reused) only while it fits.
+        const rest = view.subarray(start);
+        if (tooLong || pendingBytes + rest.length > maxLineBytes) {
+          tooLong = true;
+          pending = [];
+          pendingBytes = 0;
+        } else {
+          pending.push(Buffer.from(rest));
+          pendingBytes += rest.length;
+        }
+      }
+      if (lines.length > 0) {
+        yield { lines, bad, unterminated: false };
+        lines = [];
+        bad = new Map();
+      }
+    }
+    if (pendingBytes > 0 || tooLong) {
+      emit(Buffer.alloc(0));
+      yield { lines, bad, unterminated: true };
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Lists the files of an audit directory (`<dir>/<chain>/<name>.jsonl`) without reading them: the verifier and the
+ * export read them line by line.
+ */
+export async function listAuditLog(dir: string): Promise<AuditLogFile[]> {
+  const files: AuditLogFile[] = [];
+  for (const chain of await chainDirectories(dir)) {
+    let names: string[];
+    try {
+      names = await readdir(join(dir, chain));
+    } catch (cause) {
+      throw new PhiCacheError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `the folder ${chain} of the audit directory cannot be read`,
+        {
+          cause,
+          hint: 'Run the check as a user that can read every chain folder of the audit directory.',
+        },
+      );
+    }
+    for (const name of names.sort()) {
+      if (name.endsWith('.jsonl')) files.push({ path: `${chain}/${name}`, file: join(dir, chain, name) });
+    }
+  }
+  return files;
+}
+
+/** Reads every file of an audit directory whole: for small logs (tests, examples). `listAuditLog` streams. */
+export async function readAuditLog(dir: string): Promise<AuditLogFile[]> {
+  const files: AuditLogFile[] = [];
+  for (const entry of await listAuditLog(dir)) {
+    if ('file' in entry) files.push({ path: entry.path, text: await readFile(entry.file, 'utf8') });
+  }
+  return files;
+}
+
+/** The sub-directories of an audit directory, sorted: each may be a chain. */
+export async function chainDirectories(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
   } catch (cause) {
     throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', 'the audit directory cannot be read', {
       cause,
       hint: 'Pass the directory that holds the chain folders, such as $PHICACHE_HOME/audit.',
     });
   }
-  const files: AuditLogFile[] = [];
-  for (const chain of chains.sort()) {
-    for (const name of (await readdir(join(dir, chain))).sort()) {
-      if (!name.endsWith('.jsonl')) continue;
-      files.push({ path: `${chain}/${name}`, text: await readFile(join(dir, chain, name), 'utf8') });
-    }
+}
+
+async function openLogFile(path: string, file: string): Promise<FileHandle> {
+  try {
+    return await open(file, 'r');
+  } catch (cause) {
+    throw unreadable(path, cause);
   }
-  return files;
+}
+
+async function readChunk(handle: FileHandle, chunk: Buffer, length: number, path: string) {
+  try {
+    return await handle.read(chunk, 0, length, null);
+  } catch (cause) {
+    throw unreadable(path, cause);
+  }
+}
+
+function unreadable(path: string, cause: unknown): PhiCacheError {
+  return new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit file ${path} cannot be read`, {
+    cause,
+    hint: 'Check that the file exists and that this user may read it.',
+  });
+}
+
+function bounded(value: number, min: number, max: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}`);
+  return value;
 }

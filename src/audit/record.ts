@@ -47,7 +47,11 @@ export function genesisHash(chain: string, stream: AuditStream, what: 'records' 
   return sha256Hex(canonicalJson({ genesis: what, chain, stream }));
 }
 
-/** The hash of a record: SHA-256 of the canonical JSON of everything but `hash` and `mac`. */
+/**
+ * The hash of a record built in memory: SHA-256 of the canonical JSON of everything but `hash` and `mac`. For a
+ * line read back, the verifier hashes the line's own bytes instead (`recordLineBody`), which for a canonical line
+ * are exactly these.
+ */
 export function recordHash(record: Omit<AuditRecord, 'hash' | 'mac'> | AuditRecord): string {
   const { hash: _hash, mac: _mac, ...body } = record as AuditRecord;
   return sha256Hex(canonicalRecordBody(body));
@@ -62,6 +66,20 @@ export function sealRecordBody(body: Omit<AuditRecord, 'hash' | 'mac'>, mac: (ha
   const hash = sha256Hex(canonical);
   const tag = mac(hash);
   return { hash, mac: tag, line: `${canonical.slice(0, -1)},"hash":"${hash}","mac":"${tag}"}` };
+}
+
+/** How every record line ends: its hash, then its MAC, both lowercase hex, then the closing brace. */
+const LINE_TAIL = /^,"hash":"[0-9a-f]{64}","mac":"[0-9a-f]{64}"\}$/;
+const LINE_TAIL_LENGTH = ',"hash":"","mac":""}'.length + 128;
+
+/**
+ * The exact text a record line's hash covers: the line without its trailing `,"hash":…,"mac":…`, closed again.
+ * For a line the trail wrote this is the canonical JSON of the body, byte for byte; `undefined` when the line does
+ * not end the way the trail ends every line.
+ */
+export function recordLineBody(line: string): string | undefined {
+  if (line.length <= LINE_TAIL_LENGTH || !LINE_TAIL.test(line.slice(-LINE_TAIL_LENGTH))) return undefined;
+  return `${line.slice(0, -LINE_TAIL_LENGTH)}}`;
 }
 
 export function recordMac(streamKey: Buffer, hash: string): string {

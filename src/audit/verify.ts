@@ -1,61 +1,65 @@
-import { type KeyObject, verify as verifySignature } from 'node:crypto';
+import { createHash, type Hash, type KeyObject, verify as verifySignature } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PhiCacheError } from '../errors.js';
 import type { AuditStream } from './audit-event.js';
-import { deriveStreamKey, macEpochOf } from './audit-keys.js';
-import {
-  type AuditRecord,
-  type Checkpoint,
-  checkpointHash,
-  checkpointSigningInput,
-  genesisHash,
-  macMatches,
-  recordHash,
-} from './record.js';
+import { deriveStreamKey } from './audit-keys.js';
+import { type ParsedLine, parseLine } from './parse-line.js';
+import { type AuditLogFile, lineBatches, listAuditLog, type ReadLinesOptions } from './read-log.js';
+import { type Checkpoint, checkpointHash, checkpointSigningInput, genesisHash } from './record.js';
+import { type FindingPlace, type RecordFindingKind, RecordWalker } from './record-walk.js';
 
-/**
- * One file of an audit directory: its path relative to the directory (`<chain>/<file>`) and its text, or its lines
- * already split (which lets a caller that verifies many variants of one log reuse the line strings).
- */
-export type AuditLogFile =
-  | { readonly path: string; readonly text: string }
-  | { readonly path: string; readonly lines: readonly string[] };
+export type { ParsedLine } from './parse-line.js';
+export type { AuditLogFile } from './read-log.js';
+
+/** A stream as an export manifest lists it: how its writer stood and the last record the export holds. */
+export interface ExportedStreamState {
+  readonly state: 'final' | 'abandoned' | 'open';
+  readonly lastSeq: number;
+}
 
 export interface VerifyOptions {
   /** The checkpoint signing key: enough to vouch for every record up to each stream's last checkpoint. */
   readonly publicKey: KeyObject;
   /** The stream root: with it, every record's MAC and epoch are checked too, the tail included. */
   readonly streamRoot?: Buffer;
+  /** The stream key of an epoch, as `AuditKeys.streamKey` gives it: the same checks as `streamRoot`. */
+  readonly streamKey?: (epoch: number) => Buffer;
   /** Slack on the writer's checkpoint period before a gap is reported, in ms. Default 5,000. */
   readonly checkpointSlackMs?: number;
   /** The time of the check, to see whether an open chain's last checkpoint is overdue. Default `Date.now()`. */
   readonly now?: number;
   /** Parsed lines by text, shared between runs over mostly equal logs (the mutation probes use it). */
   readonly cache?: Map<string, ParsedLine>;
+  /** How files on disk are read (chunk size, longest line). */
+  readonly read?: ReadLinesOptions;
+  /**
+   * The streams of an export, by `<chain>/<stream>`. An `open` one was taken while its writer ran: its checkpoints
+   * are a snapshot, so its last one is not overdue, and a stream held back whole is not missing.
+   */
+  readonly exported?: ReadonlyMap<string, ExportedStreamState>;
+  /** The export's manifest signature checked: it vouches for each exported stream's records up to its lastSeq. */
+  readonly manifestVouches?: boolean;
 }
 
 export type FindingKind =
-  | 'unparseable'
-  | 'modified'
-  | 'chain-broken'
-  | 'sequence-gap'
-  | 'reordered'
-  | 'duplicate'
-  | 'inserted'
-  | 'misplaced'
-  | 'mac-bad'
-  | 'mac-epoch'
+  | RecordFindingKind
   | 'checkpoint-unparseable'
   | 'checkpoint-signature'
   | 'checkpoint-chain'
   | 'checkpoint-mismatch'
   | 'checkpoint-gap'
+  | 'checkpoint-snapshot'
   | 'truncated'
   | 'after-close'
-  | 'unvouched-tail';
+  | 'unvouched-tail'
+  | 'stream-missing';
 
 export interface Finding {
   readonly kind: FindingKind;
   readonly chain: string;
-  readonly stream: AuditStream;
+  /** `access` or `admin`; a stream a chain declared but the verifier does not know keeps its declared name. */
+  readonly stream: string;
   readonly file?: string;
   readonly line?: number;
   readonly seq?: number;
@@ -72,265 +76,364 @@ export interface VerifyReport {
   readonly findings: readonly Finding[];
 }
 
-/** A line parsed once: a well-formed record with its recomputed hash, a checkpoint, or neither. */
-export type ParsedLine =
-  | { readonly kind: 'record'; readonly record: AuditRecord; readonly hash: string | undefined }
-  | { readonly kind: 'checkpoint'; readonly checkpoint: Checkpoint }
-  | { readonly kind: 'bad' };
-
 const RECORDS_FILE = /^(access|admin)-(\d{6})\.jsonl$/;
-const CHECKPOINTS_FILE = /^(access|admin)-checkpoints\.jsonl$/;
+/** The live checkpoints file, or an export's snapshot of it, named by its line count. */
+const CHECKPOINTS_FILE = /^(access|admin)-checkpoints(?:-(\d{6}))?\.jsonl$/;
 
 /**
- * Verifies an audit directory's chains: every record's hash and link, sequence, MAC and epoch (with the stream
- * root), and every checkpoint's signature, link, coverage and period. It goes on past failures and reports each
- * bad item with its reason; it never throws on bad content.
+ * Verifies an audit directory (`$PHICACHE_HOME/audit`), reading each file line by line: memory stays the same
+ * whatever the size of the log. A directory without a chain is an error, never an intact log.
  */
-export function verifyAuditLog(files: readonly AuditLogFile[], options: VerifyOptions): VerifyReport {
-  const groups = new Map<string, { records: AuditLogFile[]; checkpoints: AuditLogFile[] }>();
+export async function verifyAuditDirectory(dir: string, options: VerifyOptions): Promise<VerifyReport> {
+  const files = await listAuditLog(dir);
+  if (files.length === 0 && (await isDirectory(join(dir, 'audit')))) {
+    throw new PhiCacheError('ERR_AUDIT_NOTHING_TO_VERIFY', `nothing to verify: ${dir} holds no audit chain`, {
+      hint: `${join(dir, 'audit')} may be the audit directory: ${dir} looks like a PHICACHE_HOME.`,
+    });
+  }
+  return verifyAuditLog(files, options, dir);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies an audit log's chains: every record's hash over its own bytes, canonical form, link, sequence, MAC and
+ * epoch (with the stream root), every checkpoint's signature, link, coverage and period, and that each chain holds
+ * every stream it declared. It goes on past failures and reports each bad item with its reason; it throws only
+ * when it cannot run: a file it cannot read, or nothing to verify.
+ */
+export async function verifyAuditLog(
+  files: readonly AuditLogFile[],
+  options: VerifyOptions,
+  where = 'the audit log',
+): Promise<VerifyReport> {
+  const groups = new Map<
+    string,
+    Map<AuditStream, { records: AuditLogFile[]; checkpoints: AuditLogFile[] }>
+  >();
   for (const file of files) {
     const [chain, name, ...rest] = file.path.split('/');
     if (chain === undefined || name === undefined || rest.length > 0) continue;
     const records = RECORDS_FILE.exec(name);
-    const checkpoints = CHECKPOINTS_FILE.exec(name);
-    const stream = (records ?? checkpoints)?.[1];
+    const stream = (records ?? CHECKPOINTS_FILE.exec(name))?.[1] as AuditStream | undefined;
     if (stream === undefined) continue;
-    const key = `${chain}/${stream}`;
-    const group = groups.get(key) ?? { records: [], checkpoints: [] };
-    groups.set(key, group);
+    const streams = groups.get(chain) ?? new Map();
+    groups.set(chain, streams);
+    const group = streams.get(stream) ?? { records: [], checkpoints: [] };
+    streams.set(stream, group);
     (records ? group.records : group.checkpoints).push(file);
   }
+  if (groups.size === 0 && (options.exported?.size ?? 0) === 0) {
+    throw new PhiCacheError(
+      'ERR_AUDIT_NOTHING_TO_VERIFY',
+      `nothing to verify: ${where} holds no audit chain`,
+    );
+  }
+  const streamKey = options.streamKey ?? (options.streamRoot && streamKeysOf(options.streamRoot));
   const findings: Finding[] = [];
   const totals = { records: 0, checkpoints: 0, vouched: 0 };
-  const chains = new Set<string>();
-  for (const [key, group] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const [chain, stream] = key.split('/') as [string, AuditStream];
-    chains.add(chain);
-    group.records.sort((a, b) => (a.path < b.path ? -1 : 1));
-    const result = verifyStream(chain, stream, group, options, findings);
-    totals.records += result.records;
-    totals.checkpoints += result.checkpoints;
-    totals.vouched += result.vouched;
+  const chains = new Set([
+    ...groups.keys(),
+    ...[...(options.exported?.keys() ?? [])].map((k) => k.split('/')[0]!),
+  ]);
+  for (const chain of [...chains].sort()) {
+    const streams = groups.get(chain) ?? new Map();
+    let declaredStreams: readonly string[] | undefined;
+    for (const stream of [...streams.keys()].sort()) {
+      const result = await verifyStream(
+        chain,
+        stream,
+        streams.get(stream)!,
+        { ...options, streamKey },
+        findings,
+      );
+      totals.records += result.records;
+      totals.checkpoints += result.checkpoints;
+      totals.vouched += result.vouched;
+      declaredStreams ??= result.declaredStreams;
+    }
+    checkDeclaredStreams(chain, new Set(streams.keys()), declaredStreams, options.exported, findings);
   }
   return { ok: findings.length === 0, chains: chains.size, ...totals, findings };
 }
 
-function verifyStream(
+/**
+ * A whole stream deleted (records and checkpoints) leaves no file to find fault with: the chain's opening record
+ * on the admin stream says which streams it has, so each one it names must be there. Without an admin stream the
+ * declaration itself is gone.
+ */
+function checkDeclaredStreams(
+  chain: string,
+  present: ReadonlySet<string>,
+  declaredStreams: readonly string[] | undefined,
+  exported: ReadonlyMap<string, ExportedStreamState> | undefined,
+  findings: Finding[],
+): void {
+  const heldBack = (stream: string) => exported?.get(`${chain}/${stream}`)?.state === 'open';
+  if (!present.has('admin') && !heldBack('admin')) {
+    findings.push({
+      kind: 'stream-missing',
+      chain,
+      stream: 'admin',
+      message: "the chain's admin stream, whose opening record declares the chain's streams, is missing",
+    });
+    return;
+  }
+  for (const stream of declaredStreams ?? []) {
+    if (present.has(stream) || heldBack(stream)) continue;
+    findings.push({
+      kind: 'stream-missing',
+      chain,
+      stream,
+      message: `the chain declared a ${stream} stream when it opened, and none of its files is here`,
+    });
+  }
+}
+
+interface StreamResult {
+  records: number;
+  checkpoints: number;
+  vouched: number;
+  declaredStreams: readonly string[] | undefined;
+}
+
+async function verifyStream(
   chain: string,
   stream: AuditStream,
   group: { records: AuditLogFile[]; checkpoints: AuditLogFile[] },
-  options: VerifyOptions,
+  options: Omit<VerifyOptions, 'streamKey'> & { streamKey: ((epoch: number) => Buffer) | undefined },
   findings: Finding[],
-): { records: number; checkpoints: number; vouched: number } {
-  const report = (
-    kind: FindingKind,
-    message: string,
-    at: { file?: string; line?: number; seq?: number } = {},
-  ) => findings.push({ kind, chain, stream, ...at, message });
-  const cache = options.cache ?? new Map<string, ParsedLine>();
+): Promise<StreamResult> {
+  // Records findings first, then checkpoints, then the stream as a whole, as a reader goes through them.
+  const recordFindings: Finding[] = [];
+  const checkpointFindings: Finding[] = [];
+  const to =
+    (list: Finding[]) =>
+    (kind: FindingKind, message: string, at: FindingPlace = {}): void => {
+      list.push({ kind, chain, stream, ...at, message });
+    };
+  const reportCheckpoint = to(checkpointFindings);
+  const reportStream = to(findings);
+  group.records.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const walker = new RecordWalker(
+    chain,
+    stream,
+    group.records,
+    {
+      ...(options.streamKey ? { streamKey: options.streamKey } : {}),
+      ...(options.cache ? { cache: options.cache } : {}),
+      ...(options.read ? { read: options.read } : {}),
+    },
+    to(recordFindings),
+  );
+  const exported = options.exported?.get(`${chain}/${stream}`);
 
-  // Records, in file order, checked one by one and then as a chain.
-  const bySeq = new Map<number, AuditRecord>();
-  let expectedSeq = 1;
-  let expectedPrev = genesisHash(chain, stream, 'records');
-  let lastMk = Number.NEGATIVE_INFINITY;
-  let count = 0;
-  let macVouchedUpTo = 0;
-  let macIntact = options.streamRoot !== undefined;
-  const epochKeys = new Map<number, Buffer>();
-  for (const file of group.records) {
-    for (const [index, text] of lines(file)) {
-      count += 1;
-      const at = (seq?: number) => ({
-        file: file.path,
-        line: index + 1,
-        ...(seq === undefined ? {} : { seq }),
-      });
-      const parsed = parseLine(text, cache);
-      if (parsed.kind !== 'record') {
-        report('unparseable', 'the line is not a well-formed audit record', at());
-        macIntact = false;
-        continue;
-      }
-      const record = parsed.record;
-      if (record.chain !== chain || record.stream !== stream) {
-        report('misplaced', 'the record belongs to another chain or stream', at(record.seq));
-        macIntact = false;
-        continue;
-      }
-      if (parsed.hash !== record.hash) {
-        report('modified', 'the record does not match its hash', at(record.seq));
-        macIntact = false;
-      }
-      if (record.seq === expectedSeq) {
-        if (record.prev !== expectedPrev) {
-          report('chain-broken', 'the record does not link to the one before it', at(record.seq));
-          macIntact = false;
-        }
-        bySeq.set(record.seq, record);
-        expectedSeq += 1;
-        expectedPrev = record.hash;
-      } else if (record.seq > expectedSeq) {
-        report('sequence-gap', `records ${expectedSeq} to ${record.seq - 1} are missing`, at(record.seq));
-        macIntact = false;
-        bySeq.set(record.seq, record);
-        expectedSeq = record.seq + 1;
-        expectedPrev = record.hash;
-      } else {
-        const earlier = bySeq.get(record.seq);
-        if (earlier === undefined)
-          report('reordered', 'the record appears after records that follow it', at(record.seq));
-        else if (earlier.hash === record.hash)
-          report('duplicate', 'the record appears twice', at(record.seq));
-        else report('inserted', 'a second record claims a sequence number already used', at(record.seq));
-        macIntact = false;
-        continue;
-      }
-      if (options.streamRoot !== undefined) {
-        // The MAC must be made with the key of the epoch the record's own time falls in, and epochs never go back:
-        // a key leaked later cannot re-vouch for older records (journald CVE-2023-31439).
-        const tsEpoch = macEpochOf(Date.parse(record.ts));
-        if (record.mk !== tsEpoch || record.mk < lastMk) {
-          report('mac-epoch', 'the MAC claims a key epoch other than the one of its time', at(record.seq));
-          macIntact = false;
-        } else {
-          let key = epochKeys.get(record.mk);
-          if (key === undefined) {
-            key = deriveStreamKey(options.streamRoot, record.mk);
-            epochKeys.set(record.mk, key);
-          }
-          if (!macMatches(key, record.hash, record.mac)) {
-            report('mac-bad', 'the MAC does not match', at(record.seq));
-            macIntact = false;
-          }
-        }
-        lastMk = Math.max(lastMk, record.mk);
-        if (macIntact) macVouchedUpTo = record.seq;
-      }
-    }
-  }
-  const lastSeq = expectedSeq - 1;
-
-  // Checkpoints: signed, linked one to the next, matching the records they cover, and frequent enough.
-  let expectedCheckpoint = genesisHash(chain, stream, 'checkpoints');
-  let vouchedUpTo = 0;
   let checkpoints = 0;
+  let vouchedUpTo = 0;
   let previous: Checkpoint | undefined;
-  const slack = options.checkpointSlackMs ?? 5000;
-  for (const file of group.checkpoints) {
-    for (const [index, text] of lines(file)) {
-      checkpoints += 1;
-      const at = { file: file.path, line: index + 1 };
-      const parsed = parseLine(text, cache);
-      const checkpoint = parsed.kind === 'checkpoint' ? parsed.checkpoint : undefined;
-      if (checkpoint === undefined || checkpoint.chain !== chain || checkpoint.stream !== stream) {
-        report('checkpoint-unparseable', 'the line is not a checkpoint of this stream', at);
-        continue;
-      }
-      const where = { ...at, seq: checkpoint.seq };
-      const signed = safeVerify(checkpoint, options.publicKey);
-      if (!signed)
-        report('checkpoint-signature', 'the checkpoint signature does not verify with the public key', where);
-      if (checkpoint.prevCheckpoint !== expectedCheckpoint) {
-        report('checkpoint-chain', 'a checkpoint before this one is missing, altered or out of order', where);
-      }
-      expectedCheckpoint = checkpointHash(checkpoint);
-      if (previous !== undefined) {
-        const gap = Date.parse(checkpoint.ts) - Date.parse(previous.ts);
-        if (gap > 2 * previous.everyMs + slack) {
-          report(
-            'checkpoint-gap',
-            `no checkpoint for ${gap} ms, though the writer promised one every ${previous.everyMs} ms`,
+  try {
+    const { main, prefixes } = await pickCheckpointsFile(group.checkpoints, options.read, reportCheckpoint);
+    let expectedCheckpoint = genesisHash(chain, stream, 'checkpoints');
+    const slack = options.checkpointSlackMs ?? 5000;
+    const running = prefixes.size > 0 ? createHash('sha256') : undefined;
+    comparePrefixes(0, running, prefixes, main, reportCheckpoint);
+    let index = 0;
+    for await (const batch of main === undefined ? [] : lineBatches(main, options.read)) {
+      for (const [i, text] of batch.lines.entries()) {
+        index += 1;
+        checkpoints += 1;
+        running?.update(`${text}\n`);
+        comparePrefixes(index, running, prefixes, main, reportCheckpoint);
+        const at = { file: main!.path, line: index };
+        const parsed = batch.bad.has(i) ? undefined : parseLine(text, options.cache);
+        const checkpoint = parsed?.kind === 'checkpoint' ? parsed.checkpoint : undefined;
+        if (checkpoint === undefined || checkpoint.chain !== chain || checkpoint.stream !== stream) {
+          reportCheckpoint('checkpoint-unparseable', 'the line is not a checkpoint of this stream', at);
+          continue;
+        }
+        const where = { ...at, seq: checkpoint.seq };
+        if (parsed?.kind === 'checkpoint' && !parsed.canonical) {
+          reportCheckpoint(
+            'non-canonical',
+            'the checkpoint is not written as the writer writes it (an escape, a repeated key or spacing)',
             where,
           );
         }
+        const signed = safeVerify(checkpoint, options.publicKey);
+        if (!signed)
+          reportCheckpoint(
+            'checkpoint-signature',
+            'the checkpoint signature does not verify with the public key',
+            where,
+          );
+        if (checkpoint.prevCheckpoint !== expectedCheckpoint) {
+          reportCheckpoint(
+            'checkpoint-chain',
+            'a checkpoint before this one is missing, altered or out of order',
+            where,
+          );
+        }
+        expectedCheckpoint = checkpointHash(checkpoint);
+        if (previous !== undefined) {
+          const gap = Date.parse(checkpoint.ts) - Date.parse(previous.ts);
+          if (gap > 2 * previous.everyMs + slack) {
+            reportCheckpoint(
+              'checkpoint-gap',
+              `no checkpoint for ${gap} ms, though the writer promised one every ${previous.everyMs} ms`,
+              where,
+            );
+          }
+        }
+        previous = checkpoint;
+        if (!signed) continue;
+        await walker.advanceTo(checkpoint.seq);
+        if (checkpoint.seq > walker.lastSeq) {
+          reportCheckpoint(
+            'truncated',
+            `the checkpoint covers ${checkpoint.seq} records but the log ends at ${walker.lastSeq}`,
+            where,
+          );
+          continue;
+        }
+        const head =
+          checkpoint.seq === 0 ? genesisHash(chain, stream, 'records') : walker.hashAt(checkpoint.seq);
+        if (head !== checkpoint.head) {
+          reportCheckpoint(
+            'checkpoint-mismatch',
+            walker.forgotten(checkpoint.seq)
+              ? 'the checkpoint goes back to a record too far behind the ones before it to compare'
+              : 'the record at the checkpoint is not the one it signed',
+            where,
+          );
+          continue;
+        }
+        vouchedUpTo = Math.max(vouchedUpTo, checkpoint.seq);
       }
-      previous = checkpoint;
-      if (!signed) continue;
-      if (checkpoint.seq > lastSeq) {
-        report(
-          'truncated',
-          `the checkpoint covers ${checkpoint.seq} records but the log ends at ${lastSeq}`,
-          where,
-        );
-        continue;
-      }
-      const head =
-        checkpoint.seq === 0 ? genesisHash(chain, stream, 'records') : bySeq.get(checkpoint.seq)?.hash;
-      if (head !== checkpoint.head) {
-        report('checkpoint-mismatch', 'the record at the checkpoint is not the one it signed', where);
-        continue;
-      }
-      vouchedUpTo = Math.max(vouchedUpTo, checkpoint.seq);
     }
+    await walker.finish();
+  } catch (error) {
+    await walker.abandon();
+    throw error;
   }
-  if (count > 0 && group.checkpoints.length === 0) {
-    report('checkpoint-unparseable', 'the stream has records but no checkpoints file');
-  }
+  findings.push(...recordFindings, ...checkpointFindings);
+  const lastSeq = walker.lastSeq;
+
+  if (walker.count > 0 && group.checkpoints.length === 0)
+    reportStream('checkpoint-unparseable', 'the stream has records but no checkpoints file');
   if (previous?.final === true && lastSeq > previous.seq) {
-    report('after-close', `${lastSeq - previous.seq} records follow the writer's final checkpoint`, {
+    reportStream('after-close', `${lastSeq - previous.seq} records follow the writer's final checkpoint`, {
       seq: previous.seq + 1,
     });
   }
   // A live writer checkpoints every `everyMs` even when idle, and a closed one leaves a final checkpoint: an open
-  // chain whose last checkpoint is overdue lost checkpoints, or its writer died without closing.
+  // chain whose last checkpoint is overdue lost checkpoints, or its writer died without closing. An export's
+  // snapshot of an open stream ends where the export cut it, so its age says nothing.
   const now = options.now ?? Date.now();
+  const slack = options.checkpointSlackMs ?? 5000;
   if (
     previous !== undefined &&
     !previous.final &&
+    exported?.state !== 'open' &&
     now - Date.parse(previous.ts) > 2 * previous.everyMs + slack
   ) {
-    report('checkpoint-gap', `the chain is open and its last checkpoint (${previous.ts}) is overdue`, {
+    reportStream('checkpoint-gap', `the chain is open and its last checkpoint (${previous.ts}) is overdue`, {
       seq: previous.seq,
     });
   }
 
   const intactRecords = findings.some((f) => f.chain === chain && f.stream === stream) ? 0 : lastSeq;
-  const vouched = Math.max(Math.min(vouchedUpTo, intactRecords), macVouchedUpTo);
+  const byManifest = options.manifestVouches === true ? Math.min(exported?.lastSeq ?? 0, intactRecords) : 0;
+  const vouched = Math.max(Math.min(vouchedUpTo, intactRecords), walker.macVouchedUpTo, byManifest);
   if (lastSeq > vouchedUpTo && vouched < lastSeq) {
-    report(
+    reportStream(
       'unvouched-tail',
-      `${lastSeq - vouchedUpTo} records after the last checkpoint cannot be vouched for${options.streamRoot ? '' : ' with the public key alone'}`,
+      `${lastSeq - vouchedUpTo} records after the last checkpoint cannot be vouched for${options.streamKey ? '' : ' with the public key alone'}`,
       { seq: vouchedUpTo + 1 },
     );
   }
-  return { records: count, checkpoints, vouched };
+  return { records: walker.count, checkpoints, vouched, declaredStreams: walker.declaredStreams };
 }
 
-function lines(file: AuditLogFile): IterableIterator<[number, string]> {
-  if ('lines' in file) return file.lines.entries();
-  const all = file.text.split('\n');
-  if (all.at(-1) === '') all.pop();
-  return all.entries();
+interface Prefix {
+  readonly file: AuditLogFile;
+  readonly digest: string;
 }
 
-function parseLine(text: string, cache: Map<string, ParsedLine>): ParsedLine {
-  const known = cache.get(text);
-  if (known !== undefined) return known;
-  let parsed: ParsedLine = { kind: 'bad' };
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      const fields = value as Record<string, unknown>;
-      const record = asRecord(fields);
-      const checkpoint = record === undefined ? asCheckpoint(fields) : undefined;
-      if (record !== undefined) parsed = { kind: 'record', record, hash: safeHash(record) };
-      else if (checkpoint !== undefined) parsed = { kind: 'checkpoint', checkpoint };
+/**
+ * The checkpoints file to walk. A live directory has one per stream; an export may also hold snapshots of it taken
+ * while the writer ran (`<stream>-checkpoints-NNNNNN.jsonl`), each of which must be the first lines of the longest
+ * one: that one is walked, and the others are checked against it as it goes.
+ */
+async function pickCheckpointsFile(
+  files: readonly AuditLogFile[],
+  read: ReadLinesOptions | undefined,
+  report: (kind: FindingKind, message: string, at?: FindingPlace) => void,
+): Promise<{ main: AuditLogFile | undefined; prefixes: Map<number, Prefix[]> }> {
+  const prefixes = new Map<number, Prefix[]>();
+  if (files.length <= 1) return { main: files[0], prefixes };
+  const scanned: { file: AuditLogFile; lines: number; digest: string; live: boolean }[] = [];
+  for (const file of files) {
+    const hash = createHash('sha256');
+    let lines = 0;
+    for await (const batch of lineBatches(file, read)) {
+      for (const text of batch.lines) hash.update(`${text}\n`);
+      lines += batch.lines.length;
     }
-  } catch {
-    // Not JSON: reported by the caller as an unparseable line.
+    const live = CHECKPOINTS_FILE.exec(file.path.split('/')[1] ?? '')?.[2] === undefined;
+    scanned.push({ file, lines, digest: hash.digest('hex'), live });
   }
-  if (cache.size > 1_000_000) cache.clear();
-  cache.set(text, parsed);
-  return parsed;
+  scanned.sort((a, b) => b.lines - a.lines || Number(b.live) - Number(a.live));
+  const [main, ...rest] = scanned;
+  for (const other of rest) {
+    const list = prefixes.get(other.lines) ?? [];
+    list.push({ file: other.file, digest: other.digest });
+    prefixes.set(other.lines, list);
+  }
+  if (main === undefined) report('checkpoint-unparseable', 'no checkpoints file');
+  return { main: main?.file, prefixes };
 }
 
-function safeHash(record: AuditRecord): string | undefined {
-  try {
-    return recordHash(record);
-  } catch {
-    return undefined;
+function comparePrefixes(
+  lines: number,
+  running: Hash | undefined,
+  prefixes: Map<number, Prefix[]>,
+  main: AuditLogFile | undefined,
+  report: (kind: FindingKind, message: string, at?: FindingPlace) => void,
+): void {
+  const due = prefixes.get(lines);
+  if (due === undefined || running === undefined) return;
+  const digest = running.copy().digest('hex');
+  for (const prefix of due) {
+    if (prefix.digest !== digest) {
+      report(
+        'checkpoint-snapshot',
+        `the checkpoints snapshot is not the first ${lines} lines of ${main?.path}`,
+        {
+          file: prefix.file.path,
+        },
+      );
+    }
   }
+}
+
+/** Stream keys derived from the root, one per epoch, kept for the few epochs a walk is in at once. */
+function streamKeysOf(root: Buffer): (epoch: number) => Buffer {
+  const keys = new Map<number, Buffer>();
+  return (epoch) => {
+    let key = keys.get(epoch);
+    if (key === undefined) {
+      if (keys.size > 256) keys.clear();
+      key = deriveStreamKey(root, epoch);
+      keys.set(epoch, key);
+    }
+    return key;
+  };
 }
 
 function safeVerify(checkpoint: Checkpoint, publicKey: KeyObject): boolean {
@@ -344,38 +447,4 @@ function safeVerify(checkpoint: Checkpoint, publicKey: KeyObject): boolean {
   } catch {
     return false;
   }
-}
-
-const HEX64 = /^[0-9a-f]{64}$/;
-
-function asRecord(value: Record<string, unknown>): AuditRecord | undefined {
-  const ok =
-    Number.isSafeInteger(value.seq) &&
-    (value.seq as number) > 0 &&
-    Number.isSafeInteger(value.mk) &&
-    typeof value.chain === 'string' &&
-    (value.stream === 'access' || value.stream === 'admin') &&
-    typeof value.ts === 'string' &&
-    !Number.isNaN(Date.parse(value.ts)) &&
-    typeof value.prev === 'string' &&
-    typeof value.hash === 'string' &&
-    HEX64.test(value.hash) &&
-    typeof value.mac === 'string';
-  return ok ? (value as unknown as AuditRecord) : undefined;
-}
-
-function asCheckpoint(value: Record<string, unknown>): Checkpoint | undefined {
-  const ok =
-    value.type === 'checkpoint' &&
-    Number.isSafeInteger(value.seq) &&
-    (value.seq as number) >= 0 &&
-    typeof value.chain === 'string' &&
-    (value.stream === 'access' || value.stream === 'admin') &&
-    typeof value.head === 'string' &&
-    typeof value.ts === 'string' &&
-    !Number.isNaN(Date.parse(value.ts)) &&
-    Number.isSafeInteger(value.everyMs) &&
-    typeof value.prevCheckpoint === 'string' &&
-    typeof value.sig === 'string';
-  return ok ? (value as unknown as Checkpoint) : undefined;
 }

@@ -102,7 +102,7 @@ describe('AuditTrail', () => {
     assert.ok(checkpoints.length >= 3, `${checkpoints.length} checkpoints`);
     assert.ok(checkpoints.every((c) => c.seq === 0));
     assert.equal(checkpoints.at(-1)?.final, true);
-    assert.deepEqual(verifyAuditLog(files, { publicKey: keys.publicKey }).findings, []);
+    assert.deepEqual((await verifyAuditLog(files, { publicKey: keys.publicKey })).findings, []);
   });
 
   test('records are on disk when the write resolves (group commit, fsync per batch)', async () => {
@@ -131,7 +131,7 @@ describe('AuditTrail', () => {
     const names = (await readdir(join(dir, trail.chain))).filter((n) => n.startsWith('access-0'));
     assert.deepEqual(names.sort(), ['access-000001.jsonl', 'access-000002.jsonl', 'access-000003.jsonl']);
     assert.equal(
-      verifyAuditLog(await readAuditLog(dir), { publicKey: keys.publicKey, now: clock.now }).ok,
+      (await verifyAuditLog(await readAuditLog(dir), { publicKey: keys.publicKey, now: clock.now })).ok,
       true,
     );
   });

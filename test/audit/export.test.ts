@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openAuditKeys } from '../../src/audit/audit-keys.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
-import { type ExportManifest, exportAuditLog, verifyExportManifest } from '../../src/audit/export.js';
+import {
+  AuditLogInvalidError,
+  type ExportManifest,
+  exportAuditLog,
+  verifyExportManifest,
+} from '../../src/audit/export.js';
 import { readAuditLog } from '../../src/audit/read-log.js';
 import { FileSink } from '../../src/audit/sinks/file-sink.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
@@ -93,7 +98,10 @@ describe('exportAuditLog', () => {
       assert.equal(records.at(-1)?.lastSeq, manifest.streams.find((s) => s.stream === stream)?.lastSeq);
     }
 
-    const exported = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt });
+    const exported = await verifyAuditLog(await readAuditLog(out), {
+      publicKey: keys.publicKey,
+      now: log.endedAt,
+    });
     assert.deepEqual(exported.findings, []);
     assert.equal(exported.records, 2000 + 1);
     assert.equal(exported.vouched, exported.records);
@@ -102,7 +110,7 @@ describe('exportAuditLog', () => {
     assert.deepEqual(report.findings, []);
     assert.equal(report.files, source.length);
     assert.deepEqual(
-      verifyAuditLog(report.log, { publicKey: keys.publicKey, now: log.endedAt }).findings,
+      (await verifyAuditLog(report.log, { publicKey: keys.publicKey, now: log.endedAt })).findings,
       [],
     );
     assert.equal(((await stat(join(out, manifest.files[0]!.path))).mode & 0o777).toString(8), '400');
@@ -128,7 +136,7 @@ describe('exportAuditLog', () => {
     );
     assert.equal(report.log.length, manifest.files.length - 2);
     assert.equal(
-      verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt }).ok,
+      (await verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: log.endedAt })).ok,
       false,
     );
 
@@ -226,16 +234,45 @@ describe('exportAuditLog', () => {
     assert.ok(!first.files.some((f) => f.path === `${chain}/${newestAccess}`));
     const snapshot = first.files.find((f) => f.stream === 'access' && f.kind === 'checkpoints')!;
     assert.match(snapshot.path, /\/access-checkpoints-\d{6}\.jsonl$/);
-    assert.equal(snapshot.logPath, `${chain}/access-checkpoints.jsonl`);
+    // Named so that the verifier reads it: a snapshot must be the first lines of the stream's longest checkpoints file.
+    assert.equal(snapshot.logPath, snapshot.path);
     assert.ok(snapshot.lastSeq! <= access.lastSeq, 'no checkpoint points past the exported records');
 
     // The manifest's view of the export is a log the verifier accepts; the stream root vouches for the records
     // after the last checkpoint kept.
     const report = await verifyExportManifest(await readManifest(out, first), keys.publicKey, out);
     assert.deepEqual(report.findings, []);
-    const view = verifyAuditLog(report.log, { publicKey: keys.publicKey, streamRoot, now: live.clock.now });
+    const view = await verifyAuditLog(report.log, {
+      publicKey: keys.publicKey,
+      streamRoot,
+      now: live.clock.now,
+    });
     assert.deepEqual(view.findings, []);
     assert.equal(view.vouched, view.records);
+    // With the public key alone, the signed manifest vouches for the records after the snapshot's last checkpoint
+    // (the export checked their MACs before it signed); the same view without the manifest cannot.
+    const byManifest = await verifyAuditLog(report.log, {
+      publicKey: keys.publicKey,
+      exported: report.exported,
+      manifestVouches: report.signed,
+      now: live.clock.now + 86_400_000,
+    });
+    assert.deepEqual(byManifest.findings, []);
+    assert.equal(byManifest.vouched, byManifest.records);
+    const alone = await verifyAuditLog(report.log, { publicKey: keys.publicKey, now: live.clock.now });
+    assert.deepEqual([...new Set(alone.findings.map((f) => f.kind))], ['unvouched-tail']);
+    const pubkey = join(out, '..', `${basename(out)}.pub`);
+    await writeFile(pubkey, keys.publicKey.export({ format: 'pem', type: 'spki' }));
+    const cli = await runCli([
+      'audit',
+      'verify',
+      '--manifest',
+      join(out, 'manifests', `${first.id}.json`),
+      '--pubkey',
+      pubkey,
+    ]);
+    assert.equal(cli.exitCode, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, /intact/);
 
     // The writer goes on and closes; the next export finds every earlier file unchanged and adds the rest.
     await live.write(200);
@@ -243,9 +280,26 @@ describe('exportAuditLog', () => {
     const second = await exportAuditLog({ dir: live.dir, out, keys });
     assert.ok(second.streams.every((s) => s.state === 'final' && s.heldBack === 0));
     assert.ok(second.files.some((f) => f.path === `${chain}/${newestAccess}`));
-    const whole = verifyAuditLog(await readAuditLog(out), { publicKey: keys.publicKey, now: live.clock.now });
+    const whole = await verifyAuditLog(await readAuditLog(out), {
+      publicKey: keys.publicKey,
+      now: live.clock.now,
+    });
     assert.deepEqual(whole.findings, []);
     assert.equal(whole.records, 1 + 400 + 200);
+
+    // The earlier snapshot stays beside the whole checkpoints file, and must stay its first lines.
+    const snapshotPath = join(out, snapshot.path);
+    await chmod(snapshotPath, 0o600);
+    const lines = (await readFile(snapshotPath, 'utf8')).trimEnd().split('\n');
+    await writeFile(snapshotPath, `${lines.slice(0, -1).join('\n')}\n${lines[0]}\n`);
+    const forked = await verifyAuditLog(await readAuditLog(out), {
+      publicKey: keys.publicKey,
+      now: live.clock.now,
+    });
+    assert.deepEqual(
+      forked.findings.map((f) => [f.kind, f.file]),
+      [['checkpoint-snapshot', snapshot.path]],
+    );
   });
 
   test('an open chain whose last checkpoint is long overdue counts as abandoned and exports whole', async () => {
@@ -254,7 +308,7 @@ describe('exportAuditLog', () => {
     const overdue = live.clock.now + 2 * 3_600_000 + 5000 + 60_000 + 1;
     const manifest = await exportAuditLog({ dir: live.dir, out, keys, now: overdue });
     assert.ok(manifest.streams.every((s) => s.state === 'abandoned' && s.heldBack === 0));
-    const whole = verifyAuditLog(await readAuditLog(out), {
+    const whole = await verifyAuditLog(await readAuditLog(out), {
       publicKey: keys.publicKey,
       streamRoot,
       now: overdue,
@@ -270,6 +324,34 @@ describe('exportAuditLog', () => {
       exportAuditLog({ dir: join(out, 'nowhere'), out, keys }),
       (error: unknown) => error instanceof PhiCacheError && error.code === 'ERR_AUDIT_UNAVAILABLE',
     );
+  });
+
+  test('a log that does not verify is refused with its findings, and nothing is written', async () => {
+    const log = await writeLog(300, { maxFileBytes: 8 * 1024 });
+    const file = join(log.dir, log.chain, 'access-000001.jsonl');
+    const original = await readFile(file, 'utf8');
+    // One character of a key hash written as an escape: the same value to a parser, not the same line.
+    await writeFile(file, original.replace('"key":"hmac-sha256:', '"key":"hmac-sha256\\u003a'));
+    const out = await tempDir();
+    await assert.rejects(exportAuditLog({ dir: log.dir, out, keys }), (error: unknown) => {
+      assert.ok(error instanceof AuditLogInvalidError);
+      assert.equal(error.code, 'ERR_AUDIT_LOG_INVALID');
+      assert.ok(
+        error.findings.some(
+          (f) => f.kind === 'non-canonical' && f.file === `${log.chain}/access-000001.jsonl`,
+        ),
+      );
+      return true;
+    });
+    assert.deepEqual(await readdir(out), []);
+  });
+
+  test('an export directory equal to the audit directory or inside it is refused', async () => {
+    const log = await writeLog(50);
+    for (const out of [log.dir, join(log.dir, 'export'), join(log.dir, log.chain, '..', 'x')]) {
+      await assert.rejects(exportAuditLog({ dir: log.dir, out, keys }), RangeError);
+    }
+    assert.deepEqual((await readdir(log.dir)).sort(), [log.chain]);
   });
 });
 
@@ -297,10 +379,23 @@ describe('phicache audit export', () => {
       );
       assert.deepEqual(report.findings, []);
       assert.deepEqual(
-        verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey, now: log.endedAt }).findings,
+        (await verifyAuditLog(await readAuditLog(out), { publicKey: homeKeys.publicKey, now: log.endedAt }))
+          .findings,
         [],
       );
 
+      const pubkey = join(home, 'audit-signing.pub');
+      // --manifest: 0 for the export as written (1 once a file it lists changed, 2 for no manifest: below).
+      const intact = await runCli([
+        'audit',
+        'verify',
+        '--manifest',
+        data.manifestPath,
+        '--pubkey',
+        pubkey,
+        '--json',
+      ]);
+      assert.equal(intact.exitCode, 0, intact.stdout);
       const text = await runCli(['audit', 'export', log.dir, '--out', out]);
       assert.equal(text.exitCode, 0, text.stderr);
       assert.match(text.stdout, /\/access: records up to seq \d+ \(final\)/);
@@ -328,6 +423,49 @@ describe('phicache audit export', () => {
       assert.equal(keyless.exitCode, 2);
       assert.match(keyless.stderr, /error ERR_AUDIT_UNAVAILABLE: no audit keys under/);
       assert.deepEqual(await readdir(empty), [], 'no key was made for the occasion');
+      process.env.PHICACHE_HOME = home;
+
+      const missing = await runCli([
+        'audit',
+        'verify',
+        '--manifest',
+        join(out, 'nope.json'),
+        '--pubkey',
+        pubkey,
+      ]);
+      assert.equal(missing.exitCode, 2);
+      const tampered = await runCli([
+        'audit',
+        'verify',
+        '--manifest',
+        data.manifestPath,
+        '--pubkey',
+        pubkey,
+        '--json',
+      ]);
+      assert.equal(tampered.exitCode, 1, 'access-000001.jsonl was tampered with above');
+      assert.ok(
+        (JSON.parse(tampered.stdout) as { manifestFindings: { kind: string }[] }).manifestFindings.some(
+          (f) => f.kind === 'modified',
+        ),
+      );
+
+      // An output inside the input: exit 2. A log that does not verify: exit 1, nothing written.
+      const inside = await runCli(['audit', 'export', log.dir, '--out', join(log.dir, 'exports')]);
+      assert.equal(inside.exitCode, 2);
+      assert.match(inside.stderr, /ERR_CLI_USAGE: --out .* inside it/);
+      const recordsFile = join(log.dir, log.chain, 'access-000002.jsonl');
+      const records = await readFile(recordsFile, 'utf8');
+      await writeFile(recordsFile, records.replace('"result":"hit"', '"result":"miss"'));
+      const fresh = join(await tempDir(), 'fresh');
+      const refused = await runCli(['audit', 'export', log.dir, '--out', fresh, '--json']);
+      assert.equal(refused.exitCode, 1, refused.stderr);
+      assert.ok(
+        (JSON.parse(refused.stdout) as { findings: { kind: string }[] }).findings.some(
+          (f) => f.kind === 'modified',
+        ),
+      );
+      await assert.rejects(readdir(fresh), { code: 'ENOENT' });
     } finally {
       if (previousHome === undefined) delete process.env.PHICACHE_HOME;
       else process.env.PHICACHE_HOME = previousHome;

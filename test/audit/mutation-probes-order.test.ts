@@ -14,7 +14,7 @@ describe('PHI-AUDIT-01 the verifier detects every swap, truncation, checkpoint r
     log = await probeLog();
   });
 
-  test('every swap of two neighbouring records, and generated distant swaps', () => {
+  test('every swap of two neighbouring records, and generated distant swaps', async () => {
     const swaps: [number, number][] = log.records.slice(1).map((_, i) => [i, i + 1]);
     let seed = 2026;
     const random = (n: number) => {
@@ -28,24 +28,29 @@ describe('PHI-AUDIT-01 the verifier detects every swap, truncation, checkpoint r
     for (const [a, b] of swaps) {
       const next = [...log.records];
       [next[a], next[b]] = [next[b]!, next[a]!];
-      log.assertDetected(`swap of records ${a + 1} and ${b + 1}`, next);
+      await log.assertDetected(`swap of records ${a + 1} and ${b + 1}`, next);
     }
   });
 
-  test('every truncation before the last checkpoint', () => {
+  test('every truncation before the last checkpoint', async () => {
     const lastCovered = Math.max(...log.checkpoints.map((line) => JSON.parse(line).seq as number));
     assert.equal(lastCovered, log.records.length, 'the final checkpoint covers the whole log');
     for (let keep = 0; keep < lastCovered; keep++) {
-      const report = log.assertDetected(`truncation to ${keep} records`, log.records.slice(0, keep));
+      const report = await log.assertDetected(`truncation to ${keep} records`, log.records.slice(0, keep));
       assert.ok(report.findings.some((f) => f.kind === 'truncated'));
     }
   });
 
-  test('every removal of a checkpoint, with the public key alone and with the stream root', () => {
+  test('every removal of a checkpoint, with the public key alone and with the stream root', async () => {
     for (let j = 0; j < log.checkpoints.length; j++) {
       const without = log.checkpoints.filter((_, k) => k !== j);
-      log.assertDetected(`removal of checkpoint ${j + 1}`, log.records, without);
-      const report = log.assertDetected(`removal of checkpoint ${j + 1} (root)`, log.records, without, true);
+      await log.assertDetected(`removal of checkpoint ${j + 1}`, log.records, without);
+      const report = await log.assertDetected(
+        `removal of checkpoint ${j + 1} (root)`,
+        log.records,
+        without,
+        true,
+      );
       // An inner checkpoint breaks the checkpoint chain; the final one leaves an open chain with an overdue checkpoint.
       const expected = j < log.checkpoints.length - 1 ? 'checkpoint-chain' : 'checkpoint-gap';
       assert.ok(
@@ -55,7 +60,7 @@ describe('PHI-AUDIT-01 the verifier detects every swap, truncation, checkpoint r
     }
   });
 
-  test('every re-MAC of an old record under a later epoch key, named as such with the stream root', () => {
+  test('every re-MAC of an old record under a later epoch key, named as such with the stream root', async () => {
     const latestEpoch = Math.max(...log.records.map((line) => JSON.parse(line).mk as number));
     assert.ok(
       latestEpoch > Math.min(...log.records.map((line) => JSON.parse(line).mk as number)),
@@ -71,8 +76,13 @@ describe('PHI-AUDIT-01 the verifier detects every swap, truncation, checkpoint r
       altered.mac = recordMac(keys.streamKey(latestEpoch), altered.hash as string);
       const next = [...log.records];
       next[i] = JSON.stringify(altered);
-      log.assertDetected(`re-MAC of record ${i + 1}`, next);
-      const report = log.assertDetected(`re-MAC of record ${i + 1} (root)`, next, log.checkpoints, true);
+      await log.assertDetected(`re-MAC of record ${i + 1}`, next);
+      const report = await log.assertDetected(
+        `re-MAC of record ${i + 1} (root)`,
+        next,
+        log.checkpoints,
+        true,
+      );
       assert.ok(report.findings.some((f) => f.kind === 'mac-epoch'));
       probed += 1;
     }

@@ -20,13 +20,20 @@ export interface ProbeLog {
   /** How many records each access file holds, in order. */
   readonly fileSizes: readonly number[];
   readonly chain: string;
-  verify(records: readonly string[], checkpoints?: readonly string[], withRoot?: boolean): VerifyReport;
+  /** The admin stream's files, as written: the access probes carry them unchanged. */
+  readonly adminFiles: readonly AuditLogFile[];
+  verify(
+    records: readonly string[],
+    checkpoints?: readonly string[],
+    withRoot?: boolean,
+    admin?: readonly AuditLogFile[],
+  ): Promise<VerifyReport>;
   assertDetected(
     what: string,
     records: readonly string[],
     checkpoints?: readonly string[],
     withRoot?: boolean,
-  ): VerifyReport;
+  ): Promise<VerifyReport>;
 }
 
 export async function probeLog(): Promise<ProbeLog> {
@@ -40,6 +47,9 @@ export async function probeLog(): Promise<ProbeLog> {
   const fileSizes = recordFiles.map((f) => split(f).length);
   const records = recordFiles.flatMap(split);
   const checkpoints = split(checkpointFile);
+  const adminFiles = files
+    .filter((f) => /\/admin-[^/]*\.jsonl$/.test(f.path))
+    .map((f) => ({ path: f.path, lines: split(f as { text: string }) }));
   const cache = new Map<string, ParsedLine>();
   // An auditor checks the log a day after its writer closed it, at a fixed time: a chain that lost its final
   // checkpoint is then an open chain whose last checkpoint is overdue, whatever day the tests run.
@@ -49,6 +59,7 @@ export async function probeLog(): Promise<ProbeLog> {
     next: readonly string[],
     nextCheckpoints: readonly string[] = checkpoints,
     withRoot = false,
+    admin: readonly AuditLogFile[] = adminFiles,
   ) => {
     // The mutated records laid back into files of the original sizes; the last file takes any extra lines.
     const log: AuditLogFile[] = [];
@@ -61,7 +72,7 @@ export async function probeLog(): Promise<ProbeLog> {
       });
       cursor = end;
     }
-    log.push({ path: `${chain}/access-checkpoints.jsonl`, lines: nextCheckpoints });
+    log.push({ path: `${chain}/access-checkpoints.jsonl`, lines: nextCheckpoints }, ...admin);
     return verifyAuditLog(log, {
       publicKey: keys.publicKey,
       cache,
@@ -75,9 +86,10 @@ export async function probeLog(): Promise<ProbeLog> {
     checkpoints,
     fileSizes,
     chain,
+    adminFiles,
     verify,
-    assertDetected(what, next, nextCheckpoints = checkpoints, withRoot = false) {
-      const report = verify(next, nextCheckpoints, withRoot);
+    async assertDetected(what, next, nextCheckpoints = checkpoints, withRoot = false) {
+      const report = await verify(next, nextCheckpoints, withRoot);
       assert.equal(report.ok, false, `${what} went undetected`);
       return report;
     },

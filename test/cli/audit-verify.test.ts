@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { keys, streamRoot, writeLog } from '../audit/trail-fixture.js';
@@ -69,5 +70,40 @@ describe('phicache audit verify', () => {
       (JSON.parse(missing.stdout) as { error: { code: string } }).error.code,
       'ERR_AUDIT_UNAVAILABLE',
     );
+  });
+
+  test('the wrong directory is exit 2, "nothing to verify", never "intact; 0 chains"', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'phicache-empty-'));
+    // A PHICACHE_HOME: a keyring folder and the audit folder, but no chain directly under it.
+    const home = await mkdtemp(join(tmpdir(), 'phicache-home-'));
+    await mkdir(join(home, 'keyring'));
+    await mkdir(join(home, 'audit', 'some-chain'), { recursive: true });
+    for (const wrong of [empty, home, '/etc']) {
+      const run = await runCli(['audit', 'verify', wrong, '--pubkey', pubkey]);
+      assert.equal(run.exitCode, 2, `${wrong}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /ERR_AUDIT_NOTHING_TO_VERIFY: nothing to verify/);
+      assert.doesNotMatch(run.stdout, /intact/);
+    }
+    const json = await runCli(['audit', 'verify', home, '--pubkey', pubkey, '--json']);
+    const error = (JSON.parse(json.stdout) as { error: { code: string; hint: string } }).error;
+    assert.equal(error.code, 'ERR_AUDIT_NOTHING_TO_VERIFY');
+    assert.match(error.hint, /audit may be the audit directory/);
+  });
+
+  test('a stream deleted whole from a chain: exit 1, stream-missing', async () => {
+    const names = (await readdir(join(dir, chain))).filter((name) => name.startsWith('access-'));
+    const aside = await mkdtemp(join(tmpdir(), 'phicache-aside-'));
+    for (const name of names) await rename(join(dir, chain, name), join(aside, name));
+    try {
+      const run = await runCli(['audit', 'verify', dir, '--pubkey', pubkey, '--json']);
+      assert.equal(run.exitCode, 1, run.stderr);
+      const findings = (JSON.parse(run.stdout) as { findings: { kind: string; stream: string }[] }).findings;
+      assert.deepEqual(
+        findings.map((f) => [f.kind, f.stream]),
+        [['stream-missing', 'access']],
+      );
+    } finally {
+      for (const name of names) await rename(join(aside, name), join(dir, chain, name));
+    }
   });
 });

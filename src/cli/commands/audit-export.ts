@@ -1,7 +1,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type AuditKeys, openAuditKeys } from '../../audit/audit-keys.js';
-import { type ExportManifest, exportAuditLog } from '../../audit/export.js';
+import { AuditLogInvalidError, type ExportManifest, exportAuditLog, isInside } from '../../audit/export.js';
+import type { Finding } from '../../audit/verify.js';
 import { PhiCacheError } from '../../errors.js';
 import { LocalKeyring } from '../../keys/providers/local-keyring.js';
 import { phicacheHome } from '../../runtime/phicache-home.js';
@@ -25,7 +26,12 @@ export const auditExportCommand: Command = {
     '',
     keysetHelp,
     '',
-    'Exit codes: 0 exported, 2 could not run (bad flags, no audit keys, unreadable <dir>, a conflict in <out>).',
+    'Before it copies anything it verifies what it will copy (hash chains, canonical lines, checkpoints, and the',
+    "MACs with the stream key of the audit keys), and refuses a log with any problem. An open stream's checkpoints",
+    'go out as a snapshot, which `phicache audit verify --manifest` checks together with the manifest.',
+    '',
+    'Exit codes: 0 exported, 1 the log did not verify (nothing written), 2 could not run (bad flags, no audit keys,',
+    'unreadable <dir>, <out> inside <dir>, a conflict in <out>).',
   ].join('\n'),
   options: { out: { type: 'string' }, ...keysetFlag },
   async handler(values, positionals): Promise<CommandResult> {
@@ -35,12 +41,27 @@ export const auditExportCommand: Command = {
       throw new PhiCacheError('ERR_CLI_USAGE', 'audit export needs --out <dir>');
     const dir = await directory(positionals[0]!, 'audit directory');
     const out = values.out;
+    // An export inside its input would be read back as a chain by the next export, and break it.
+    if (await isInside(out, dir))
+      throw new PhiCacheError('ERR_CLI_USAGE', `--out ${out} is the audit directory or inside it`, {
+        hint: 'Export into a directory outside the audit directory, such as a mount of the retention bucket.',
+      });
     const keyset = await keysetFrom(values.keyset);
     const keys =
       keyset === undefined
         ? await developmentAuditKeys()
         : await openAuditKeys({ keyset: await auditKeySourceFrom(keyset) });
-    const manifest = await exportAuditLog({ dir, out, keys });
+    let manifest: ExportManifest;
+    try {
+      manifest = await exportAuditLog({ dir, out, keys });
+    } catch (error) {
+      if (!(error instanceof AuditLogInvalidError)) throw error;
+      return {
+        exitCode: 1,
+        data: { dir, out, exported: false, findings: error.findings },
+        text: renderRefusal(dir, error.findings),
+      };
+    }
     const manifestPath = join(out, 'manifests', `${manifest.id}.json`);
     return {
       exitCode: 0,
@@ -62,6 +83,15 @@ async function developmentAuditKeys(): Promise<AuditKeys> {
     });
   }
   return openAuditKeys({ provider: await LocalKeyring.open({ domain: 'audit' }) });
+}
+
+function renderRefusal(dir: string, findings: readonly Finding[]): string {
+  const lines = findings.map(
+    (f) =>
+      `${f.file ?? `${f.chain}/${f.stream}`}${f.line === undefined ? '' : `:${f.line}`} ${f.kind}: ${f.message}`,
+  );
+  lines.push(`${dir}: FAIL (${findings.length} problems); nothing was exported`);
+  return lines.join('\n');
 }
 
 function render(out: string, manifestPath: string, manifest: ExportManifest): string {

@@ -1,7 +1,13 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { readAuditLog } from '../../audit/read-log.js';
-import { type VerifyReport, verifyAuditLog } from '../../audit/verify.js';
+import { dirname } from 'node:path';
+import { type ExportFinding, verifyExportManifest } from '../../audit/export.js';
+import {
+  type VerifyOptions,
+  type VerifyReport,
+  verifyAuditDirectory,
+  verifyAuditLog,
+} from '../../audit/verify.js';
 import { PhiCacheError } from '../../errors.js';
 import { directory, regularFile } from '../input-paths.js';
 import { keysetFrom } from '../keyset-flag.js';
@@ -12,6 +18,7 @@ export const auditVerifyCommand: Command = {
   summary: 'Verify an audit directory: hash chains, MACs, signed checkpoints',
   help: [
     'Usage: phicache audit verify <dir> (--pubkey <file> | --keyset <file>) [--stream-key-env <VAR>] [--json]',
+    '       phicache audit verify --manifest <file> (--pubkey <file> | --keyset <file>) [--json]',
     '',
     'Walks every chain and stream under <dir> (such as $PHICACHE_HOME/audit), goes on past failures and reports',
     'each bad item with its reason: a modified, deleted, duplicated, reordered or inserted record, a bad or missing',
@@ -23,32 +30,77 @@ export const auditVerifyCommand: Command = {
     '                           (no key service is called, so an auditor needs no access to the KEKs)',
     "  --stream-key-env <VAR>   an environment variable holding the stream root (base64): then every record's",
     '                           MAC is checked too, including the records after the last checkpoint',
+    "  --manifest <file>        check an export instead: the manifest's signature, each file it lists (size and",
+    '                           SHA-256, under the export directory that holds manifests/), and the log they form;',
+    '                           the signed manifest vouches for the records of streams exported while open',
     '',
-    'Exit codes: 0 intact, 1 anything wrong, 2 could not run.',
+    'Exit codes: 0 intact, 1 anything wrong, 2 could not run (also: a directory with no chain, nothing to verify).',
   ].join('\n'),
-  options: { pubkey: { type: 'string' }, keyset: { type: 'string' }, 'stream-key-env': { type: 'string' } },
+  options: {
+    pubkey: { type: 'string' },
+    keyset: { type: 'string' },
+    'stream-key-env': { type: 'string' },
+    manifest: { type: 'string' },
+  },
   async handler(values, positionals): Promise<CommandResult> {
-    if (positionals.length !== 1)
-      throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify takes one directory');
+    const manifest = typeof values.manifest === 'string' ? values.manifest : undefined;
+    if (manifest === undefined ? positionals.length !== 1 : positionals.length !== 0)
+      throw new PhiCacheError(
+        'ERR_CLI_USAGE',
+        manifest === undefined
+          ? 'audit verify takes one directory'
+          : 'audit verify --manifest takes no directory',
+      );
     if ((typeof values.pubkey === 'string') === (typeof values.keyset === 'string'))
       throw new PhiCacheError(
         'ERR_CLI_USAGE',
         'audit verify needs one of --pubkey <file> or --keyset <file>',
       );
-    const dir = await directory(positionals[0]!, 'audit directory');
+    // Paths are checked before any key is read, so a wrong path is named as such.
+    const dir = manifest === undefined ? await directory(positionals[0]!, 'audit directory') : undefined;
+    const manifestPath = manifest === undefined ? undefined : await regularFile(manifest, '--manifest');
     const keyset = await keysetFrom(values.keyset);
     const publicKey =
       keyset === undefined
         ? await readPublicKey(await regularFile(String(values.pubkey), '--pubkey'))
         : keyset.publicKey;
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
-    const report = verifyAuditLog(await readAuditLog(dir), {
-      publicKey,
-      ...(streamRoot ? { streamRoot } : {}),
-    });
-    return { exitCode: report.ok ? 0 : 1, data: { dir, ...report }, text: render(dir, report) };
+    const options: VerifyOptions = { publicKey, ...(streamRoot ? { streamRoot } : {}) };
+    if (manifestPath !== undefined) return verifyManifest(manifestPath, options);
+    const report = await verifyAuditDirectory(dir!, options);
+    return { exitCode: report.ok ? 0 : 1, data: { dir, ...report }, text: render(dir!, report) };
   },
 };
+
+/** An export: `<out>/manifests/<id>.json` lists the files of `<out>` that it vouches for. */
+async function verifyManifest(path: string, options: VerifyOptions): Promise<CommandResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new PhiCacheError('ERR_CLI_USAGE', `--manifest ${path} cannot be read`, { cause });
+  }
+  const out = dirname(dirname(path));
+  const checked = await verifyExportManifest(text, options.publicKey, out);
+  const report =
+    checked.manifest === null
+      ? undefined
+      : await verifyAuditLog(
+          checked.log,
+          { ...options, exported: checked.exported, manifestVouches: checked.signed },
+          out,
+        );
+  const ok = checked.ok && report?.ok === true;
+  const lines = checked.findings.map((f: ExportFinding) => `${f.path ?? path} ${f.kind}: ${f.message}`);
+  return {
+    exitCode: ok ? 0 : 1,
+    data: { manifest: path, ...(report ?? {}), manifestFindings: checked.findings, ok },
+    text: [
+      ...lines,
+      report === undefined ? `${path}: FAIL (not a manifest)` : render(out, report, checked.ok),
+    ].join('\n'),
+  };
+}
 
 async function readPublicKey(path: string): Promise<KeyObject> {
   try {
@@ -76,7 +128,7 @@ function readStreamRootEnv(variable: unknown): Buffer | undefined {
   return root;
 }
 
-function render(dir: string, report: VerifyReport): string {
+function render(dir: string, report: VerifyReport, manifestOk = true): string {
   const lines = report.findings.map((f) => {
     const where =
       f.file === undefined
@@ -84,7 +136,7 @@ function render(dir: string, report: VerifyReport): string {
         : `${f.file}${f.line === undefined ? '' : `:${f.line}`}`;
     return `${where}${f.seq === undefined ? '' : ` seq ${f.seq}`} ${f.kind}: ${f.message}`;
   });
-  const verdict = report.ok ? 'intact' : `FAIL (${report.findings.length} problems)`;
+  const verdict = report.ok && manifestOk ? 'intact' : `FAIL (${report.findings.length} problems in the log)`;
   lines.push(
     `${dir}: ${verdict}; ${report.chains} chains, ${report.records} records (${report.vouched} vouched for), ${report.checkpoints} checkpoints`,
   );

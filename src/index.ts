@@ -11,8 +11,15 @@ export {
 } from './audit/audit-keys.js';
 export type { AuditSink } from './audit/audit-sink.js';
 export { AuditTrail, type AuditTrailEvents, type AuditTrailOptions } from './audit/audit-trail.js';
+export {
+  AuditLogInvalidError,
+  type ExportManifest,
+  type ExportOptions,
+  exportAuditLog,
+  verifyExportManifest,
+} from './audit/export.js';
 export { MemoryAuditSink } from './audit/memory-sink.js';
-export { readAuditLog } from './audit/read-log.js';
+export { listAuditLog, readAuditLog } from './audit/read-log.js';
 export type { AuditRecord, Checkpoint } from './audit/record.js';
 export { FileSink, type FileSinkOptions } from './audit/sinks/file-sink.js';
 export { HttpForwarder, type HttpForwarderOptions } from './audit/sinks/http-forwarder.js';
@@ -24,6 +31,7 @@ export {
   type FindingKind,
   type VerifyOptions,
   type VerifyReport,
+  verifyAuditDirectory,
   verifyAuditLog,
 } from './audit/verify.js';
 export {

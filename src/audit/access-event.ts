@@ -1,16 +1,12 @@
 import type { AuditAction, AuditEvent, AuditOutcome } from './audit-event.js';
 import { streamOf } from './audit-event.js';
 
-/** What the cache knows about one operation when it records it. */
-export interface OperationFacts {
-  readonly service: string;
-  readonly at: number;
+/** One cache operation as the cache knows it when it records it. */
+export interface CacheFacts {
   readonly action: AuditAction;
-  readonly tenant: string;
-  readonly principal: string | undefined;
-  readonly purpose: string | undefined;
-  /** A declared class name, or null (an undeclared name is caller input and is never recorded). */
+  /** The class name as the caller gave it; recorded only if the policy declares it. */
   readonly className: string | null;
+  readonly ctx: { readonly tenant: string; readonly principal?: string; readonly purpose?: string };
   readonly key: string | null;
   readonly dek: { readonly kid: string; readonly id: string } | null;
   readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
@@ -18,22 +14,31 @@ export interface OperationFacts {
   readonly detail?: AuditEvent['detail'];
 }
 
-/** The audit event of one cache operation: ids, hashes, codes and the decision; never a value. */
-export function auditEventOf(facts: OperationFacts): AuditEvent {
-  return {
+/**
+ * The audit event of one cache operation: ids, hashes, codes and the decision; never a value. `className` is the
+ * class to record (null for a name the policy does not declare). Built field by field: it runs on every operation.
+ */
+export function auditEventOf(
+  facts: CacheFacts,
+  service: string,
+  at: number,
+  className: string | null,
+): AuditEvent {
+  const { ctx, dek, decision } = facts;
+  const event: AuditEvent = {
     v: 1,
     stream: streamOf(facts.action),
-    ts: new Date(facts.at).toISOString(),
-    actor: { service: facts.service, principal: facts.principal ?? null },
-    purpose: facts.purpose ?? null,
-    tenant: facts.tenant,
-    class: facts.className,
+    ts: new Date(at).toISOString(),
+    actor: { service, principal: ctx.principal ?? null },
+    purpose: ctx.purpose ?? null,
+    tenant: ctx.tenant,
+    class: className,
     action: facts.action,
     key: facts.key,
-    kid: facts.dek?.kid ?? null,
-    dek: facts.dek?.id ?? null,
-    decision: facts.decision === null ? null : { effect: facts.decision.effect, rule: facts.decision.rule },
+    kid: dek === null ? null : dek.kid,
+    dek: dek === null ? null : dek.id,
+    decision: decision === null ? null : { effect: decision.effect, rule: decision.rule },
     outcome: facts.outcome,
-    ...(facts.detail === undefined ? {} : { detail: facts.detail }),
   };
+  return facts.detail === undefined ? event : { ...event, detail: facts.detail };
 }

@@ -1,22 +1,8 @@
 import { PhiCacheError } from '../errors.js';
 import { policyDigest } from '../policy/digest.js';
 import type { Policy } from '../policy/policy.js';
-import { auditEventOf } from './access-event.js';
-import type { AuditAction, AuditEvent, AuditOutcome } from './audit-event.js';
+import { auditEventOf, type CacheFacts } from './access-event.js';
 import type { AuditSink } from './audit-sink.js';
-
-/** One cache operation as the cache knows it when it records it. */
-export interface CacheFacts {
-  readonly action: AuditAction;
-  /** The class name as the caller gave it; recorded only if the policy declares it. */
-  readonly className: string | null;
-  readonly ctx: { readonly tenant: string; readonly principal?: string; readonly purpose?: string };
-  readonly key: string | null;
-  readonly dek: { readonly kid: string; readonly id: string } | null;
-  readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
-  readonly outcome: AuditOutcome;
-  readonly detail?: AuditEvent['detail'];
-}
 
 /**
  * Records what a PhiCache does, fail-closed: an operation whose record the sink did not take fails with
@@ -36,17 +22,10 @@ export class CacheAuditor {
   }
 
   async record(facts: CacheFacts): Promise<void> {
-    const { ctx, className } = facts;
-    const event = auditEventOf({
-      ...facts,
-      service: this.#service,
-      at: this.#clock(),
-      tenant: ctx.tenant,
-      principal: ctx.principal,
-      purpose: ctx.purpose,
-      // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
-      className: className !== null && this.#policy.dataClass(className) !== undefined ? className : null,
-    });
+    const { className } = facts;
+    // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
+    const declared = className !== null && this.#policy.dataClass(className) !== undefined ? className : null;
+    const event = auditEventOf(facts, this.#service, this.#clock(), declared);
     try {
       await this.#sink.write(event);
     } catch (cause) {

@@ -20,6 +20,8 @@ export class TenantNames {
   readonly #prefix: string;
   /** Names already computed: an HMAC costs ~3 µs and hot entries are named on every read. */
   readonly #shared: SharedNames;
+  #tenantTag: string | undefined;
+  #keysTag: string | undefined;
 
   constructor(nameKey: Buffer, tenant: string, shared: SharedNames) {
     this.#key = nameKey;
@@ -52,14 +54,16 @@ export class TenantNames {
     );
   }
 
-  /** Carried by every entry of the tenant. */
+  /** Carried by every entry of the tenant. Kept on the tenant's own object: it is named on every operation. */
   get tenantTag(): string {
-    return this.#memoized('tenant', () => `phc:s:${hmacName(this.#key, ['tenant'])}`);
+    this.#tenantTag ??= `phc:s:${hmacName(this.#key, ['tenant'])}`;
+    return this.#tenantTag;
   }
 
   /** Carried by every wrapped data key record of the tenant: deleting by it crypto-shreds the tenant. */
   get keysTag(): string {
-    return this.#memoized('keys', () => `phc:s:${hmacName(this.#key, ['tenant-keys'])}`);
+    this.#keysTag ??= `phc:s:${hmacName(this.#key, ['tenant-keys'])}`;
+    return this.#keysTag;
   }
 
   dekRecord(className: string, dekId: string): string {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { Lru } from '../../src/runtime/lru.js';
 
 describe('Lru', () => {
-  test('holds at most max entries and drops the least recently used first', () => {
+  test('holds at most max entries and drops an entry not used since it was added first', () => {
     const evicted: string[] = [];
     const lru = new Lru<string, number>(3, (key) => evicted.push(key));
     lru.set('a', 1);
@@ -14,10 +14,10 @@ describe('Lru', () => {
     assert.deepEqual(evicted, ['b']);
     assert.equal(lru.get('b'), undefined);
     assert.equal(lru.size, 3);
-    assert.deepEqual([...lru.values()], [3, 1, 4]);
+    assert.deepEqual([...lru.values()].sort(), [1, 3, 4]);
   });
 
-  test('a set of a held key replaces its value, makes it the most recent and evicts nothing', () => {
+  test('a set of a held key replaces its value, marks it used and evicts nothing', () => {
     const evicted: string[] = [];
     const lru = new Lru<string, number>(2, (key) => evicted.push(key));
     lru.set('a', 1);
@@ -54,6 +54,21 @@ describe('Lru', () => {
     lru.clear();
     assert.equal(lru.size, 0);
     assert.deepEqual(evicted, []);
+  });
+
+  test('a hit costs no reordering: a hot key read a million times stays, and so does the order of the rest', () => {
+    const lru = new Lru<string, number>(3);
+    lru.set('hot', 0);
+    lru.set('b', 1);
+    lru.set('c', 2);
+    for (let i = 0; i < 1_000_000; i++) lru.get('hot');
+    assert.deepEqual(
+      [...lru.entries()].map(([key]) => key),
+      ['hot', 'b', 'c'],
+    );
+    lru.set('d', 3);
+    assert.equal(lru.get('hot'), 0, 'the used key got its second chance');
+    assert.equal(lru.get('b'), undefined, 'the oldest unused key went');
   });
 
   test('the bound is validated at construction', () => {

@@ -3,6 +3,7 @@ import {
   DATA_KEY_BYTES,
   type EncryptionContext,
   type GeneratedDataKey,
+  type KekProvider,
   type KeyCallOptions,
   type KeyProvider,
   type WrappedDataKey,
@@ -29,6 +30,20 @@ export function checkedKeyProvider(
   provider: KeyProvider,
   timeoutMs = DEFAULT_KEY_SERVICE_TIMEOUT_MS,
 ): KeyProvider {
+  const kek = checkedKekProvider(provider, timeoutMs);
+  const zero = (key: Buffer) => key.fill(0);
+  return {
+    ...kek,
+    nameSecret: (options?: KeyCallOptions) =>
+      withDeadline(provider.name, timeoutMs, (o) => provider.nameSecret(o), zero, options?.signal),
+  };
+}
+
+/** The same checks for a bare KEK adapter (no name secret): what the conformance suite and keysets wrap. */
+export function checkedKekProvider(
+  provider: KekProvider,
+  timeoutMs = DEFAULT_KEY_SERVICE_TIMEOUT_MS,
+): KekProvider {
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 120_000) {
     throw new RangeError('keyServiceTimeoutMs must be an integer from 1 to 120000');
   }
@@ -70,7 +85,6 @@ export function checkedKeyProvider(
       return rewrapped;
     },
     describeKek: (options?: KeyCallOptions) => call((o) => provider.describeKek(o), ignore, options),
-    nameSecret: (options?: KeyCallOptions) => call((o) => provider.nameSecret(o), zero, options),
     close: async () => provider.close?.(),
   };
 }

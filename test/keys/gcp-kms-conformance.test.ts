@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PhiCacheError } from '../../src/errors.js';
-import { checkedKeyProvider } from '../../src/keys/checked-provider.js';
-import type { KekProvider, KeyProvider } from '../../src/keys/key-provider.js';
+import { checkedKekProvider } from '../../src/keys/checked-provider.js';
 import { openKekProvider } from '../../src/keys/providers/gcp-kms.js';
 import { describeKekProvider } from '../../src/testing/key-provider-suite.js';
 import { startFakeGcpKms } from '../harness/fake-gcp-kms.js';
@@ -18,7 +17,7 @@ describeKekProvider('Cloud KMS, checked', async () => {
   const made = await gcp();
   return {
     ...made,
-    provider: checkedKeyProvider(withNameSecret(made.provider)),
+    provider: checkedKekProvider(made.provider),
   };
 });
 
@@ -28,12 +27,12 @@ test('under its deadline, a throttled Cloud KMS is retried and answers; one that
   const kms = await startFakeGcpKms();
   try {
     const opened = await openKekProvider(kms.keyUri(), { domain: 'cache', endpoint: kms.endpoint });
-    const provider = checkedKeyProvider(withNameSecret(opened), 10_000);
+    const provider = checkedKekProvider(opened, 10_000);
     kms.inject('throttle', { count: 2, method: 'encrypt' });
     const key = await provider.generateDataKey(CONTEXT);
     assert.deepEqual(await provider.unwrapDataKey(key, CONTEXT), key.plaintext);
 
-    const short = checkedKeyProvider(withNameSecret(opened), 300);
+    const short = checkedKekProvider(opened, 300);
     kms.inject('hang', { method: 'decrypt' });
     await assert.rejects(short.unwrapDataKey(key, CONTEXT), (error: unknown) => {
       assert.ok(error instanceof PhiCacheError);
@@ -45,16 +44,3 @@ test('under its deadline, a throttled Cloud KMS is retried and answers; one that
     await kms.close();
   }
 });
-
-/** checkedKeyProvider takes a whole KeyProvider; the name secret plays no part in these tests. */
-function withNameSecret(provider: KekProvider): KeyProvider {
-  return {
-    name: provider.name,
-    currentKid: () => provider.currentKid(),
-    generateDataKey: (context, options) => provider.generateDataKey(context, options),
-    unwrapDataKey: (key, context, options) => provider.unwrapDataKey(key, context, options),
-    rewrapDataKey: (key, context, options) => provider.rewrapDataKey(key, context, options),
-    describeKek: (options) => provider.describeKek(options),
-    nameSecret: async () => Buffer.alloc(32, 7),
-  };
-}

@@ -1,6 +1,5 @@
 import { after } from 'node:test';
-import { checkedKeyProvider } from '../../src/keys/checked-provider.js';
-import type { KeyProvider } from '../../src/keys/key-provider.js';
+import { checkedKekProvider } from '../../src/keys/checked-provider.js';
 import { createPkcs11Kek, openPkcs11KekProvider } from '../../src/keys/providers/pkcs11.js';
 import { describeKekProvider } from '../../src/testing/key-provider-suite.js';
 import { startSoftHsm } from '../harness/softhsm.js';
@@ -26,15 +25,5 @@ const pkcs11 = async () => {
 describeKekProvider('pkcs11 on a SoftHSM2 token', pkcs11);
 describeKekProvider('pkcs11 on a SoftHSM2 token, checked', async () => {
   const { provider, close } = await pkcs11();
-  // The checked wrapper takes a whole KeyProvider; the name secret comes from a keyset, not from this adapter.
-  const asKeyProvider: KeyProvider = {
-    name: provider.name,
-    currentKid: () => provider.currentKid(),
-    generateDataKey: (context, options) => provider.generateDataKey(context, options),
-    unwrapDataKey: (key, context, options) => provider.unwrapDataKey(key, context, options),
-    rewrapDataKey: (key, context, options) => provider.rewrapDataKey(key, context, options),
-    describeKek: (options) => provider.describeKek(options),
-    nameSecret: () => Promise.reject(new Error('not used by the KEK suite')),
-  };
-  return { provider: checkedKeyProvider(asKeyProvider), close };
+  return { provider: checkedKekProvider(provider), close };
 });

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkedKeyProvider } from '../../src/keys/checked-provider.js';
-import type { KekProvider, KeyProvider } from '../../src/keys/key-provider.js';
+import { checkedKekProvider } from '../../src/keys/checked-provider.js';
+import type { KekProvider } from '../../src/keys/key-provider.js';
 import { openKekProvider } from '../../src/keys/providers/vault-transit.js';
 import { describeKekProvider } from '../../src/testing/key-provider-suite.js';
 import { startFakeVault } from '../harness/fake-vault.js';
@@ -13,21 +13,6 @@ const TRANSIT_PATHS = [
   'transit/rewrap/phicache-cache',
   'transit/keys/phicache-cache',
 ];
-
-/** The checked wrapper takes a whole KeyProvider; the name secret is the keyset's business, not Vault's. */
-function withoutNameSecret(provider: KekProvider): KeyProvider {
-  return {
-    name: provider.name,
-    currentKid: () => provider.currentKid(),
-    generateDataKey: (context, options) => provider.generateDataKey(context, options),
-    unwrapDataKey: (key, context, options) => provider.unwrapDataKey(key, context, options),
-    rewrapDataKey: (key, context, options) => provider.rewrapDataKey(key, context, options),
-    describeKek: (options) => provider.describeKek(options),
-    nameSecret: async () => {
-      throw new Error('not used by the KEK conformance suite');
-    },
-  };
-}
 
 /** Over a static token from the environment, with the least-privilege policy of docs/providers/vault.md. */
 describeKekProvider('hcvault (token)', async () => {
@@ -53,7 +38,7 @@ describeKekProvider('hcvault (AppRole, checked)', async () => {
     { domain: 'cache', endpoint: vault.endpoint, env: { ROLE: 'role-1' } },
   );
   return {
-    provider: checkedKeyProvider(withoutNameSecret(provider)),
+    provider: checkedKekProvider(provider),
     close: async () => {
       await vault.close();
       await rm(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PhiCacheError } from '../../src/errors.js';
-import { checkedKeyProvider } from '../../src/keys/checked-provider.js';
+import { checkedKekProvider } from '../../src/keys/checked-provider.js';
 import type { EncryptionContext } from '../../src/keys/key-provider.js';
 import { VaultTransit, type VaultTransitOptions } from '../../src/keys/providers/vault-transit.js';
 import { type FakeVault, startFakeVault } from '../harness/fake-vault.js';
@@ -93,18 +93,7 @@ describe('Vault Transit adapter: faults, versions and auth', () => {
   test('through the checked wrapper, a hanging Vault is cut off at the deadline', async () => {
     const { provider } = await fresh();
     vault.inject('datakey', 'hang');
-    const checked = checkedKeyProvider(
-      {
-        name: provider.name,
-        currentKid: () => provider.currentKid(),
-        generateDataKey: (c, o) => provider.generateDataKey(c, o),
-        unwrapDataKey: (k, c, o) => provider.unwrapDataKey(k, c, o),
-        rewrapDataKey: (k, c, o) => provider.rewrapDataKey(k, c, o),
-        describeKek: (o) => provider.describeKek(o),
-        nameSecret: async () => Buffer.alloc(32),
-      },
-      50,
-    );
+    const checked = checkedKekProvider(provider, 50);
     await assert.rejects(checked.generateDataKey(CONTEXT), code('ERR_KEY_SERVICE_UNAVAILABLE'));
   });
 

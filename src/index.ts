@@ -21,6 +21,7 @@ export {
 export { MemoryAuditSink } from './audit/memory-sink.js';
 export { listAuditLog, readAuditLog } from './audit/read-log.js';
 export type { AuditRecord, Checkpoint } from './audit/record.js';
+export { type CheckpointWitness, DirectoryWitness } from './audit/sinks/checkpoint-witness.js';
 export { FileSink, type FileSinkOptions } from './audit/sinks/file-sink.js';
 export { HttpForwarder, type HttpForwarderOptions } from './audit/sinks/http-forwarder.js';
 export type { RecordSink } from './audit/sinks/record-sink.js';

@@ -15,6 +15,7 @@ import {
   recordMac,
   sealRecordBody,
 } from './record.js';
+import { type CheckpointWitness, DirectoryWitness } from './sinks/checkpoint-witness.js';
 import type { RecordSink } from './sinks/record-sink.js';
 
 export interface AuditTrailOptions {
@@ -31,10 +32,19 @@ export interface AuditTrailOptions {
   readonly chain?: string;
   /** Milliseconds since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * Where checkpoints also go, apart from the log: a directory (on another disk or mount than the log's) or a
+   * `CheckpointWitness` such as a collector. `audit verify --witness` then finds a chain, stream or tail deleted
+   * together with the checkpoints that sealed it. Default: none.
+   */
+  readonly witness?: string | CheckpointWitness;
 }
 
 export interface AuditTrailEvents {
-  /** A sink failed to take a record or checkpoint; the operation still succeeded if another durable sink took it. */
+  /**
+   * A sink or the witness failed to take a record or checkpoint; the operation still succeeded if another durable
+   * sink took it (the witness is never what an operation waits for).
+   */
   'sink-error': [{ sink: string; stream: AuditStream; seq: number; cause: unknown }];
 }
 
@@ -62,6 +72,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
   readonly chain: string;
   readonly #keys: AuditKeys;
   readonly #sinks: readonly RecordSink[];
+  readonly #witness: CheckpointWitness | undefined;
   readonly #durableSinks: number;
   /** One coarse timer for every record in flight, not a timer per record: a hung disk or collector cannot hang a PHI operation. */
   readonly #deadlines: DeadlineTracker;
@@ -78,6 +89,8 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       throw new TypeError('an audit trail needs at least one durable sink');
     this.#keys = options.keys;
     this.#sinks = [...options.sinks];
+    this.#witness =
+      typeof options.witness === 'string' ? new DirectoryWitness(options.witness) : options.witness;
     this.#durableSinks = this.#sinks.filter((sink) => sink.durable).length;
     this.#everyRecords = integerOption(
       'audit trail',
@@ -149,6 +162,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
         sinks: this.#sinks.map((sink) => `${sink.name}${sink.durable ? '' : '(volatile)'}`).join(','),
         checkpointEveryRecords: this.#everyRecords,
         checkpointEveryMs: this.#everyMs,
+        ...(this.#witness === undefined ? {} : { witness: this.#witness.name }),
       },
     };
     this.write(opened).catch(() => undefined);
@@ -203,6 +217,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     clearInterval(this.#timer);
     await Promise.all(STREAMS.map((stream) => this.#checkpoint(stream, true)));
     for (const sink of this.#sinks) await sink.close();
+    await this.#witness?.close();
   }
 
   #checkpoint(stream: AuditStream, final: boolean): Promise<void> {
@@ -232,12 +247,15 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
         sig: sign(null, checkpointSigningInput(unsigned), this.#keys.signingKey).toString('base64'),
       };
       state.checkpointHash = checkpointHash(checkpoint);
-      await this.#deliver(
-        stream,
-        seq,
-        (sink, line) => sink.appendCheckpoint(checkpoint, line),
-        JSON.stringify(checkpoint),
-      );
+      const line = JSON.stringify(checkpoint);
+      await this.#deliver(stream, seq, (sink, text) => sink.appendCheckpoint(checkpoint, text), line);
+      // The witness gets a checkpoint only once the log holds it, so an outage of the log never leaves the witness
+      // holding more than the log, which would read as a deletion. It is not awaited: the witness keeps the order
+      // it receives, and `close` waits for it.
+      const witness = this.#witness;
+      witness?.appendCheckpoint(checkpoint, line).catch((cause: unknown) => {
+        this.emit('sink-error', { sink: witness.name, stream, seq, cause });
+      });
     });
     state.checkpointing = run.catch(() => undefined);
     return run;

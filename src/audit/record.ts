@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { canonicalJson } from './canonical-json.js';
 import { canonicalRecordBody } from './canonical-record.js';
@@ -96,6 +96,15 @@ export function macMatches(streamKey: Buffer, hash: string, mac: string): boolea
 export function checkpointSigningInput(checkpoint: Omit<Checkpoint, 'sig'> | Checkpoint): Buffer {
   const { sig: _sig, ...body } = checkpoint as Checkpoint;
   return Buffer.from(canonicalJson(body));
+}
+
+/** Whether the checkpoint's signature verifies with the public key; a malformed signature does not. */
+export function checkpointSigned(checkpoint: Checkpoint, publicKey: KeyObject): boolean {
+  try {
+    return verify(null, checkpointSigningInput(checkpoint), publicKey, Buffer.from(checkpoint.sig, 'base64'));
+  } catch {
+    return false;
+  }
 }
 
 /** The hash the next checkpoint links to: of the whole line, signature included. */

@@ -1,4 +1,4 @@
-import { createHash, type Hash, type KeyObject, verify as verifySignature } from 'node:crypto';
+import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
@@ -6,8 +6,9 @@ import type { AuditStream } from './audit-event.js';
 import { deriveStreamKey } from './audit-keys.js';
 import { type ParsedLine, parseLine } from './parse-line.js';
 import { type AuditLogFile, lineBatches, listAuditLog, type ReadLinesOptions } from './read-log.js';
-import { type Checkpoint, checkpointHash, checkpointSigningInput, genesisHash } from './record.js';
+import { type Checkpoint, checkpointHash, checkpointSigned, genesisHash } from './record.js';
 import { type FindingPlace, type RecordFindingKind, RecordWalker } from './record-walk.js';
+import { compareWithWitness, listWitness } from './witness-check.js';
 
 export type { ParsedLine } from './parse-line.js';
 export type { AuditLogFile } from './read-log.js';
@@ -40,6 +41,11 @@ export interface VerifyOptions {
   readonly exported?: ReadonlyMap<string, ExportedStreamState>;
   /** The export's manifest signature checked: it vouches for each exported stream's records up to its lastSeq. */
   readonly manifestVouches?: boolean;
+  /**
+   * A witness directory the writer also gave its checkpoints to (`AuditTrailOptions.witness`): every chain, stream
+   * and checkpoint it holds must be in the log too. Only `verifyAuditDirectory` reads it.
+   */
+  readonly witness?: string;
 }
 
 export type FindingKind =
@@ -53,7 +59,13 @@ export type FindingKind =
   | 'truncated'
   | 'after-close'
   | 'unvouched-tail'
-  | 'stream-missing';
+  | 'stream-missing'
+  | 'witness-chain-missing'
+  | 'witness-stream-missing'
+  | 'witness-checkpoint-missing'
+  | 'witness-contradicted'
+  | 'witness-signature'
+  | 'witness-unreadable';
 
 export interface Finding {
   readonly kind: FindingKind;
@@ -91,7 +103,12 @@ export async function verifyAuditDirectory(dir: string, options: VerifyOptions):
       hint: `${join(dir, 'audit')} may be the audit directory: ${dir} looks like a PHICACHE_HOME.`,
     });
   }
-  return verifyAuditLog(files, options, dir);
+  // The witness is listed first, so that a wrong witness path stops the check before the log is read.
+  const witness = options.witness === undefined ? undefined : await listWitness(options.witness);
+  const report = await verifyAuditLog(files, options, dir);
+  if (witness === undefined) return report;
+  const found = await compareWithWitness(files, witness, options.publicKey, options.read);
+  return { ...report, ok: report.ok && found.length === 0, findings: [...report.findings, ...found] };
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -265,7 +282,7 @@ async function verifyStream(
             where,
           );
         }
-        const signed = safeVerify(checkpoint, options.publicKey);
+        const signed = checkpointSigned(checkpoint, options.publicKey);
         if (!signed)
           reportCheckpoint(
             'checkpoint-signature',
@@ -434,17 +451,4 @@ function streamKeysOf(root: Buffer): (epoch: number) => Buffer {
     }
     return key;
   };
-}
-
-function safeVerify(checkpoint: Checkpoint, publicKey: KeyObject): boolean {
-  try {
-    return verifySignature(
-      null,
-      checkpointSigningInput(checkpoint),
-      publicKey,
-      Buffer.from(checkpoint.sig, 'base64'),
-    );
-  } catch {
-    return false;
-  }
 }

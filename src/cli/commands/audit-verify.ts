@@ -17,7 +17,8 @@ export const auditVerifyCommand: Command = {
   name: ['audit', 'verify'],
   summary: 'Verify an audit directory: hash chains, MACs, signed checkpoints',
   help: [
-    'Usage: phicache audit verify <dir> (--pubkey <file> | --keyset <file>) [--stream-key-env <VAR>] [--json]',
+    'Usage: phicache audit verify <dir> (--pubkey <file> | --keyset <file>) [--stream-key-env <VAR>]',
+    '                             [--witness <dir>] [--json]',
     '       phicache audit verify --manifest <file> (--pubkey <file> | --keyset <file>) [--json]',
     '',
     'Walks every chain and stream under <dir> (such as $PHICACHE_HOME/audit), goes on past failures and reports',
@@ -30,6 +31,8 @@ export const auditVerifyCommand: Command = {
     '                           (no key service is called, so an auditor needs no access to the KEKs)',
     "  --stream-key-env <VAR>   an environment variable holding the stream root (base64): then every record's",
     '                           MAC is checked too, including the records after the last checkpoint',
+    '  --witness <dir>          the directory the writer also gave its checkpoints to: every chain, stream and',
+    '                           checkpoint it holds must be in the log (a tail cut with its checkpoints is found)',
     "  --manifest <file>        check an export instead: the manifest's signature, each file it lists (size and",
     '                           SHA-256, under the export directory that holds manifests/), and the log they form;',
     '                           the signed manifest vouches for the records of streams exported while open',
@@ -41,6 +44,7 @@ export const auditVerifyCommand: Command = {
     keyset: { type: 'string' },
     'stream-key-env': { type: 'string' },
     manifest: { type: 'string' },
+    witness: { type: 'string' },
   },
   async handler(values, positionals): Promise<CommandResult> {
     const manifest = typeof values.manifest === 'string' ? values.manifest : undefined;
@@ -57,7 +61,11 @@ export const auditVerifyCommand: Command = {
         'audit verify needs one of --pubkey <file> or --keyset <file>',
       );
     // Paths are checked before any key is read, so a wrong path is named as such.
+    if (manifest !== undefined && typeof values.witness === 'string')
+      throw new PhiCacheError('ERR_CLI_USAGE', 'audit verify --manifest takes no --witness');
     const dir = manifest === undefined ? await directory(positionals[0]!, 'audit directory') : undefined;
+    const witness =
+      typeof values.witness === 'string' ? await directory(values.witness, '--witness') : undefined;
     const manifestPath = manifest === undefined ? undefined : await regularFile(manifest, '--manifest');
     const keyset = await keysetFrom(values.keyset);
     const publicKey =
@@ -67,7 +75,7 @@ export const auditVerifyCommand: Command = {
     const streamRoot = readStreamRootEnv(values['stream-key-env']);
     const options: VerifyOptions = { publicKey, ...(streamRoot ? { streamRoot } : {}) };
     if (manifestPath !== undefined) return verifyManifest(manifestPath, options);
-    const report = await verifyAuditDirectory(dir!, options);
+    const report = await verifyAuditDirectory(dir!, { ...options, ...(witness ? { witness } : {}) });
     return { exitCode: report.ok ? 0 : 1, data: { dir, ...report }, text: render(dir!, report) };
   },
 };

@@ -105,6 +105,13 @@ export async function verifyAuditDirectory(dir: string, options: VerifyOptions):
   }
   // The witness is listed first, so that a wrong witness path stops the check before the log is read.
   const witness = options.witness === undefined ? undefined : await listWitness(options.witness);
+  if (files.length === 0 && witness !== undefined) {
+    // Still "could not run" (the wrong directory is the likelier cause), but the chains the witness knows are named.
+    const known = [...new Set(witness.map((file) => file.path.split('/')[0]))];
+    throw new PhiCacheError('ERR_AUDIT_NOTHING_TO_VERIFY', `nothing to verify: ${dir} holds no audit chain`, {
+      hint: `The witness knows ${known.length} chains (${known.slice(0, 5).join(', ')}${known.length > 5 ? ', ...' : ''}): pass the audit directory that holds them; if it is this one, they were deleted.`,
+    });
+  }
   const report = await verifyAuditLog(files, options, dir);
   if (witness === undefined) return report;
   const found = await compareWithWitness(files, witness, options.publicKey, options.read);

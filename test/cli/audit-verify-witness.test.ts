@@ -69,6 +69,14 @@ describe('phicache audit verify --witness', () => {
       [[dir, '--witness', join(empty, 'nowhere')], 'ERR_AUDIT_UNAVAILABLE'],
       [['--manifest', pubkey, '--witness', witness], 'ERR_CLI_USAGE'],
     ];
+    // Every chain deleted: still "could not run", and the hint names the chains the witness knows.
+    const bare = await mkdtemp(join(tmpdir(), 'phicache-bare-'));
+    const none = await runCli(['audit', 'verify', bare, '--pubkey', pubkey, '--witness', witness, '--json']);
+    assert.equal(none.exitCode, 2);
+    assert.match(
+      (JSON.parse(none.stdout) as { error: { hint: string } }).error.hint,
+      /2 chains \(chain-a, chain-b\)/,
+    );
     for (const [args, code] of cases) {
       const run = await runCli(['audit', 'verify', ...args, '--pubkey', pubkey, '--json']);
       assert.equal(run.exitCode, 2, `${args.join(' ')}: ${run.stdout}`);

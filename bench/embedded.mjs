@@ -1,4 +1,4 @@
-// Embedded throughput of phicache against two in-process caches, in one process and one run, so that the ratios
+// Embedded throughput of phicache against in-process peers, in one process and one run, so that the ratios
 // compare like with like: same machine, same moment, same values, same working set. Prints markdown on stdout.
 //
 // Each tinybench iteration is a batch of BATCH operations over a rotating working set of KEYS keys, so the timer

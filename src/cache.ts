@@ -605,6 +605,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
    */
   async #discard(storeKey: string, seen: Buffer): Promise<void> {
     try {
+      if (this.#store.deleteIfSame !== undefined) {
+        await this.#store.deleteIfSame(storeKey, seen);
+        return;
+      }
+      // A store without the atomic step: compare, then delete (a newer write may still land in between).
       const current = await this.#store.get(storeKey);
       if (current?.equals(seen)) await this.#store.delete(storeKey);
     } catch {

@@ -36,6 +36,11 @@ export interface CacheStore {
   /** Writes only when the key is absent; true when this call wrote it. */
   add(key: string, value: Buffer, options: StoreWriteOptions): Promise<boolean>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Deletes the key only while it still holds `value` (as `get` returned it), in one atomic step: an entry found
+   * damaged or expired is removed without removing a newer write that landed in between. True when deleted.
+   */
+  deleteIfSame?(key: string, value: Buffer): Promise<boolean>;
   /** Deletes every live entry carrying the tag; resolves to how many were deleted. */
   deleteByTag(tag: string): Promise<number>;
   /** Remaining time to live in ms, or undefined when the key is absent. */

@@ -211,6 +211,22 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
     return deleted;
   }
 
+  /** L2 deletes atomically; if it cannot, it compares and deletes. Either way every L1 copy of the key goes. */
+  async deleteIfSame(key: string, value: Buffer): Promise<boolean> {
+    assertStoreName(key, 'key');
+    this.#fences.breakKey(key);
+    let deleted: boolean;
+    try {
+      if (this.#l2.deleteIfSame !== undefined) deleted = await this.#l2.deleteIfSame(key, value);
+      else deleted = (await this.#l2.get(key))?.equals(value) === true && (await this.#l2.delete(key));
+    } finally {
+      this.#fences.breakKey(key);
+      await this.#dropKey(key);
+    }
+    if (deleted) await this.#announce({ kind: 'key', name: key });
+    return deleted;
+  }
+
   async deleteByTag(tag: string): Promise<number> {
     assertStoreName(tag, 'tag');
     this.#fences.breakAll();

@@ -67,6 +67,9 @@ function unclosable(store: CacheStore): CacheStore {
     name: store.name,
     get: (key) => store.get(key),
     ...(store.getEntry === undefined ? {} : { getEntry: (key: string) => store.getEntry!(key) }),
+    ...(store.deleteIfSame === undefined
+      ? {}
+      : { deleteIfSame: (key: string, value: Buffer) => store.deleteIfSame!(key, value) }),
     set: (key, value, options) => store.set(key, value, options),
     add: (key, value, options) => store.add(key, value, options),
     delete: (key) => store.delete(key),

@@ -55,6 +55,12 @@ export class RecordingStore implements CacheStore {
     this.reads.push(key);
     return this.#inner.delete(key);
   }
+  /** The inner store's atomic step where it has one, else compare and delete. */
+  async deleteIfSame(key: string, value: Buffer): Promise<boolean> {
+    this.reads.push(key);
+    if (this.#inner.deleteIfSame !== undefined) return this.#inner.deleteIfSame(key, value);
+    return (await this.#inner.get(key))?.equals(value) === true && this.#inner.delete(key);
+  }
   deleteByTag(tag: string) {
     this.deletedTags.push(tag);
     return this.#inner.deleteByTag(tag);

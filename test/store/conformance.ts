@@ -88,6 +88,20 @@ export function describeCacheStore(name: string, create: () => Promise<CacheStor
       assert.equal(await store.delete(k), false);
     });
 
+    test('deleteIfSame deletes only the value that was read, never a newer write', async () => {
+      const k = key();
+      const tagged = tag();
+      await store.set(k, Buffer.from('old value'), { ttlMs: 10_000, tags: [tagged] });
+      const read = (await store.get(k))!;
+      await store.set(k, Buffer.from('new value'), { ttlMs: 10_000, tags: [tagged] });
+      assert.equal(await store.deleteIfSame?.(k, read), false);
+      assert.deepEqual(await store.get(k), Buffer.from('new value'));
+      const again = (await store.get(k))!;
+      assert.equal(await store.deleteIfSame?.(k, again), true);
+      assert.equal(await store.get(k), undefined);
+      assert.equal(await store.deleteIfSame?.(k, again), false, 'an absent key');
+    });
+
     test('deleteByTag deletes every entry with the tag and no other', async () => {
       const t1 = tag();
       const t2 = tag();

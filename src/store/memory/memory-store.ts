@@ -129,6 +129,13 @@ export class MemoryStore implements CacheStore {
     return entry.expiresAt > this.#clock();
   }
 
+  async deleteIfSame(key: string, value: Buffer): Promise<boolean> {
+    const entry = this.#held(key);
+    if (entry === undefined || !entry.value.equals(value)) return false;
+    this.#remove(key, entry);
+    return entry.expiresAt > this.#clock();
+  }
+
   async deleteByTag(tag: string): Promise<number> {
     const keys = this.#tags.get(tag);
     if (keys === undefined) return 0;

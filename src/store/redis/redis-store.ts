@@ -17,6 +17,7 @@ import {
 } from './circuit-breaker.js';
 import { type RedisArg, type RedisCommands, RedisReplyError } from './commands.js';
 import {
+  DELETE_IF_SAME_SCRIPT,
   DELETE_IF_TAGGED_SCRIPT,
   frame,
   frameCarries,
@@ -93,6 +94,7 @@ const script = (source: string): Script => ({
 const INDEX = script(INDEX_SCRIPT);
 const READ = script(READ_SCRIPT);
 const DELETE_IF_TAGGED = script(DELETE_IF_TAGGED_SCRIPT);
+const DELETE_IF_SAME = script(DELETE_IF_SAME_SCRIPT);
 const RETIRE = script(RETIRE_SCRIPT);
 
 /**
@@ -216,6 +218,14 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
       return (await this.#run('DEL', () => this.#commands.del([key]))) > 0;
     } catch (error) {
       throw unavailable('DEL', error);
+    }
+  }
+
+  async deleteIfSame(key: string, value: Buffer): Promise<boolean> {
+    try {
+      return (await this.#script(DELETE_IF_SAME, [key], [value])) === 1;
+    } catch (error) {
+      throw unavailable('deleteIfSame', error);
     }
   }
 

@@ -71,6 +71,17 @@ export function frame(value: Buffer, tags: readonly string[], scores: readonly n
 }
 
 /**
+ * Deletes `KEYS[1]` only while its value ends with `ARGV[1]` (the envelope a reader got, unframed): the frame before
+ * it may differ, the envelope (random nonce, sealed expiry) cannot, so a newer write is never taken for it.
+ * Returns 1 when deleted.
+ */
+export const DELETE_IF_SAME_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local want = ARGV[1]
+if #v < #want or string.sub(v, #v - #want + 1) ~= want then return 0 end
+return redis.call('DEL', KEYS[1])`;
+
+/**
  * Whether the frame's tags are exactly the fingerprints of `tags`. An unframed value carries no tags. A frame edited
  * by someone with write access to Redis (a fingerprint flipped so a purge passes the entry by) fails this check.
  */

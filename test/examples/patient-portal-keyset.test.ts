@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,36 +8,10 @@ import { Keyset } from '../../src/keys/keyset.js';
 import { runCli } from '../cli/run-cli.js';
 import { fakePatients } from '../fixtures/fake-patients.js';
 import { connectOptions, type RedisEndpoint, RespConnection, sharedRedis } from '../harness/redis.js';
+import { startPortal } from './start-portal.js';
 
-const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
 /** A database of its own on the shared server, apart from the other portal tests. */
 const DB = 11;
-
-async function startPortal(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [server.pathname], {
-    env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
-    const collect = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+) \(cache store: redis\)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`portal exited with ${code}: ${out}`));
-    });
-  });
-  return { child, url };
-}
 
 async function stop(child: ChildProcess): Promise<unknown> {
   const exited = new Promise((resolve) => child.once('exit', resolve));

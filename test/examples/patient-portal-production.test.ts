@@ -9,6 +9,7 @@ import { runCli } from '../cli/run-cli.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
 import { connectOptions, type RedisEndpoint, RespConnection, sharedRedis } from '../harness/redis.js';
 import { assertKekStaysInToken, type SoftHsm, type SoftHsmToken, startSoftHsm } from '../harness/softhsm.js';
+import { type Portal, startPortal } from './start-portal.js';
 
 /**
  * The production path end to end: NODE_ENV=production, a keyset made by `phicache keys init` whose cache and audit
@@ -21,39 +22,6 @@ const server = new URL('../../examples/patient-portal/server.js', import.meta.ur
 const DB = 12;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
 const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
-
-interface Portal {
-  child: ChildProcess;
-  url: string;
-  /** Everything the process wrote to stdout and stderr. */
-  output(): string;
-}
-
-async function startPortal(env: Record<string, string>): Promise<Portal> {
-  const child = spawn(process.execPath, [server.pathname], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
-    const collect = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+) \(cache store: redis\)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`portal exited with ${code}: ${out}`));
-    });
-  });
-  return { child, url, output: () => out };
-}
 
 /** Runs the portal expecting it to refuse to start: its exit code and everything it printed. */
 async function startRefused(env: Record<string, string>): Promise<{ code: number | null; output: string }> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +12,8 @@ import {
   RespConnection,
   sharedRedis,
 } from '../harness/redis.js';
+import { startPortal } from './start-portal.js';
 
-const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
 /**
  * The portal gets a database of its own on the shared server, so that its keys can be told apart from those of
  * the tests running beside it.
@@ -21,33 +21,6 @@ const server = new URL('../../examples/patient-portal/server.js', import.meta.ur
 const DB = 9;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
 const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
-
-/** Starts the built example with `env` added, on a free port; resolves with its URL once it listens. */
-async function startPortal(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [server.pathname], {
-    env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
-    const collect = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+) \(cache store: redis\)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`portal exited with ${code}: ${out}`));
-    });
-  });
-  return { child, url };
-}
 
 /**
  * The portal's environment for one harness server: what an operator would set. With `passwordSecret` the password

@@ -1,0 +1,40 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
+
+export interface Portal {
+  child: ChildProcess;
+  url: string;
+  /** Everything the process wrote to stdout and stderr. */
+  output(): string;
+}
+
+/**
+ * Starts the built example on Redis with `env` added (NODE_ENV=development unless `env` says otherwise), on a free
+ * port; resolves with its URL once it listens, rejects with its output if it exits or does not start in 10 s.
+ */
+export async function startPortal(env: Record<string, string>): Promise<Portal> {
+  const child = spawn(process.execPath, [server.pathname], {
+    env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
+    const collect = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+) \(cache store: redis\)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`portal exited with ${code}: ${out}`));
+    });
+  });
+  return { child, url, output: () => out };
+}

@@ -206,16 +206,14 @@ describe('a finding never hides what is intact: vouched by the numbers', () => {
       [250, 200],
       [449, 400],
     ] as const) {
-      const files = log
-        .files()
-        .map((file) =>
-          'lines' in file && file.path.endsWith('/access-000001.jsonl')
-            ? {
-                ...file,
-                lines: file.lines.with(index, file.lines[index]!.replace('"result":"', '"result":"x')),
-              }
-            : file,
-        );
+      const files = log.files().map((file) =>
+        'lines' in file && file.path.endsWith('/access-000001.jsonl')
+          ? {
+              ...file,
+              lines: file.lines.with(index, file.lines[index]!.replace('"result":"', '"result":"x')),
+            }
+          : file,
+      );
       const report = await verifyAuditLog(files, { publicKey: keys.publicKey, now: log.now });
       assert.equal(report.ok, false);
       assert.equal(report.vouched, expected + admin, `record ${index + 1} modified`);

@@ -164,10 +164,6 @@ export class RecordWalker {
       return;
     }
     const record = parsed.record;
-    if (record.chain !== this.#chain || record.stream !== this.#stream) {
-      this.#fail('misplaced', 'the record belongs to another chain or stream', at(record.seq));
-      return;
-    }
     if (bad === 'not-utf8') {
       this.#fail('non-canonical', 'the line is not valid UTF-8', at(record.seq));
     } else if (!parsed.canonical) {
@@ -176,6 +172,11 @@ export class RecordWalker {
         'the line is not written as the writer writes it (an escape, a repeated key, the key order or spacing)',
         at(record.seq),
       );
+    }
+    // After its form: a repeated `chain` key is first of all a line the writer never wrote.
+    if (record.chain !== this.#chain || record.stream !== this.#stream) {
+      this.#fail('misplaced', 'the record belongs to another chain or stream', at(record.seq));
+      return;
     }
     if (parsed.hash !== undefined && parsed.hash !== record.hash)
       this.#fail('modified', 'the record does not match its hash', at(record.seq));

@@ -5,13 +5,14 @@
  * `hash` and `mac` last, strings without any escape or surrogate, integers without sign of zero, fraction, exponent
  * or leading zero and within the safe range. A line that holds anything else (an escape JSON needs, too deep a
  * nesting, a `__proto__` key) gives `undefined`, and the caller decides it with JSON.parse and the writer's own
- * serializer: never a different answer, only a slower one.
+ * serializer: never a different answer, only a slower one. Only the fields a reader of the chain needs are kept
+ * (`KEPT`); the others are checked and passed over, so that no object or string is made for them.
  */
 export function scanCanonicalRecord(text: string): Record<string, unknown> | undefined {
   // One native search for anything a string would have to escape (or a surrogate) spares a look at every character.
   if (text.indexOf('\\') !== -1 || NEEDS_ESCAPE.test(text)) return undefined;
   const scan = new Scan(text);
-  const value = scan.object(0, true);
+  const value = scan.object(0, true, true);
   return value !== undefined && scan.at === text.length ? value : undefined;
 }
 
@@ -29,6 +30,20 @@ const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const MAX_DEPTH = 8;
+/** The fields of a record that the verifier reads (see `ReadRecord`). */
+const KEPT = new Set([
+  'action',
+  'chain',
+  'detail',
+  'hash',
+  'mac',
+  'mk',
+  'outcome',
+  'prev',
+  'seq',
+  'stream',
+  'ts',
+]);
 /** What a failed step returns: no JSON value is a symbol. */
 const FAIL = Symbol('not canonical');
 
@@ -41,7 +56,7 @@ class Scan {
   }
 
   /** An object with sorted keys; at the top level of a record, `hash` and `mac` close it after the sorted ones. */
-  object(depth: number, record: boolean): Record<string, unknown> | undefined {
+  object(depth: number, record: boolean, build: boolean): Record<string, unknown> | undefined {
     const text = this.#text;
     if (depth > MAX_DEPTH || text.charCodeAt(this.at) !== OPEN_BRACE) return undefined;
     this.at += 1;
@@ -62,9 +77,10 @@ class Scan {
         tail = 2;
       } else if (tail !== 0 || (previous !== undefined && !(previous < key))) return undefined;
       else previous = key;
-      const item = this.value(depth);
+      const keep = build && (!record || KEPT.has(key));
+      const item = this.value(depth, keep);
       if (item === FAIL) return undefined;
-      value[key] = item;
+      if (keep) value[key] = item;
       const next = text.charCodeAt(this.at);
       this.at += 1;
       if (next === CLOSE_BRACE) return !record || tail === 2 ? value : undefined;
@@ -72,12 +88,12 @@ class Scan {
     }
   }
 
-  value(depth: number): unknown {
+  value(depth: number, build: boolean): unknown {
     const text = this.#text;
     const c = text.charCodeAt(this.at);
-    if (c === QUOTE) return this.string() ?? FAIL;
-    if (c === OPEN_BRACE) return this.object(depth + 1, false) ?? FAIL;
-    if (c === OPEN_BRACKET) return this.array(depth + 1);
+    if (c === QUOTE) return this.string(build) ?? FAIL;
+    if (c === OPEN_BRACE) return this.object(depth + 1, false, build) ?? FAIL;
+    if (c === OPEN_BRACKET) return this.array(depth + 1, build);
     if (c === MINUS || (c >= ZERO && c <= NINE)) return this.integer();
     const literal = c === 0x6e ? 'null' : c === 0x74 ? 'true' : c === 0x66 ? 'false' : undefined;
     if (literal === undefined || !text.startsWith(literal, this.at)) return FAIL;
@@ -85,7 +101,7 @@ class Scan {
     return literal === 'null' ? null : literal === 'true';
   }
 
-  array(depth: number): unknown[] | typeof FAIL {
+  array(depth: number, build: boolean): unknown[] | typeof FAIL {
     const text = this.#text;
     if (depth > MAX_DEPTH) return FAIL;
     this.at += 1;
@@ -95,9 +111,9 @@ class Scan {
       return items;
     }
     for (;;) {
-      const item = this.value(depth);
+      const item = this.value(depth, build);
       if (item === FAIL) return FAIL;
-      items.push(item);
+      if (build) items.push(item);
       const next = text.charCodeAt(this.at);
       this.at += 1;
       if (next === CLOSE_BRACKET) return items;
@@ -106,14 +122,14 @@ class Scan {
   }
 
   /** A string: the whole line holds no escape and no character that needs one, so its text is its value. */
-  string(): string | undefined {
+  string(build = true): string | undefined {
     const text = this.#text;
     if (text.charCodeAt(this.at) !== QUOTE) return undefined;
     const start = this.at + 1;
     const end = text.indexOf('"', start);
     if (end === -1) return undefined;
     this.at = end + 1;
-    return text.slice(start, end);
+    return build ? text.slice(start, end) : '';
   }
 
   integer(): number | typeof FAIL {

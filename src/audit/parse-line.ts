@@ -15,12 +15,18 @@ import { asRestartMark, type ReadCheckpoint } from './restart-mark.js';
 export type ParsedLine =
   | {
       readonly kind: 'record';
-      readonly record: AuditRecord;
+      readonly record: ReadRecord;
       readonly hash: string | undefined;
       readonly canonical: boolean;
     }
   | { readonly kind: 'checkpoint'; readonly checkpoint: ReadCheckpoint; readonly canonical: boolean }
   | { readonly kind: 'bad' };
+
+/** What the verifier reads of a record: its place in the chain, its seals, and what an outage or opening says. */
+export type ReadRecord = Pick<
+  AuditRecord,
+  'action' | 'chain' | 'detail' | 'hash' | 'mac' | 'mk' | 'outcome' | 'prev' | 'seq' | 'stream' | 'ts'
+>;
 
 const BAD: ParsedLine = { kind: 'bad' };
 /** `,"hash":"<64 hex>","mac":"<64 hex>"}`: how every record line ends. */

@@ -30,6 +30,8 @@ export {
   type AuditLogFile,
   type Finding,
   type FindingKind,
+  type Notice,
+  type NoticeKind,
   type VerifyOptions,
   type VerifyReport,
   verifyAuditDirectory,

@@ -42,7 +42,8 @@ export interface ExportedFile {
   readonly logPath: string;
   readonly chain: string;
   readonly stream: AuditStream;
-  readonly kind: 'records' | 'checkpoints';
+  /** `torn`: the bytes of a torn last line a restarted writer set aside (`<stream>-NNNNNN.torn`), kept as evidence. */
+  readonly kind: 'records' | 'checkpoints' | 'torn';
   readonly size: number;
   readonly sha256: string;
   readonly lines: number;
@@ -126,6 +127,8 @@ export class AuditLogInvalidError extends PhiCacheError {
 const RECORDS_FILE = /^(access|admin)-(\d{6})\.jsonl$/;
 const CHECKPOINTS_FILE = /^(access|admin)-checkpoints\.jsonl$/;
 const SNAPSHOT_FILE = /^(access|admin)-checkpoints-\d{6}\.jsonl$/;
+/** Written once, when a writer takes the chain up again; `writer.lock` and other files are not exported. */
+const TORN_FILE = /^(access|admin)-\d{6}\.torn$/;
 const STREAMS: readonly AuditStream[] = ['access', 'admin'];
 const MANIFESTS = 'manifests';
 /**
@@ -390,6 +393,16 @@ async function planStream(
   if (closedNames.length === 0 && checkpoints === undefined) return undefined;
 
   const files: Planned[] = [];
+  for (const name of names.filter((n) => TORN_FILE.exec(n)?.[1] === stream)) {
+    const source = join(dir, chain, name);
+    const scan = await scanBytes(source);
+    files.push({
+      file: describe(`${chain}/${name}`, chain, stream, 'torn', scan, null, null),
+      source,
+      limitBytes: scan.size,
+      present: false,
+    });
+  }
   let lastSeq = 0;
   for (const name of closedNames) {
     const source = join(dir, chain, name);

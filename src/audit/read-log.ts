@@ -20,7 +20,7 @@ export type AuditLogFile =
 
 /** How a file is read: the only memory a reader holds is one chunk and one line. */
 export interface ReadLinesOptions {
-  /** Bytes read at a time. Default 64 KiB; 1 KiB to 16 MiB. */
+  /** Bytes read at a time (two such buffers are held). Default 1 MiB; 1 KiB to 16 MiB. */
   readonly chunkBytes?: number;
   /** A longer line is not kept: it is reported as too long. Default 1 MiB; at least 1 KiB. */
   readonly maxLineBytes?: number;
@@ -65,12 +65,19 @@ export async function* lineBatches(
     }
     return;
   }
-  const chunkBytes = bounded(options.chunkBytes ?? 64 * 1024, 1024, 16 * 1024 * 1024, 'chunkBytes');
+  const chunkBytes = bounded(options.chunkBytes ?? 1024 * 1024, 1024, 16 * 1024 * 1024, 'chunkBytes');
   const maxLineBytes = bounded(options.maxLineBytes ?? 1024 * 1024, 1024, 2 ** 30, 'maxLineBytes');
   const handle = await openLogFile(file.path, file.file);
+  const limit = file.limitBytes ?? Number.POSITIVE_INFINITY;
+  // Two buffers: the next chunk is read while this one's lines are handed over, so the disk and the checks overlap.
+  const buffers = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
+  let position = 0;
+  const readAt = (buffer: Buffer, at: number) =>
+    at >= limit
+      ? Promise.resolve({ bytesRead: 0 })
+      : readChunk(handle, buffer, Math.min(chunkBytes, limit - at), at, file.path);
+  let inFlight: Promise<{ bytesRead: number }> | undefined = readAt(buffers[0]!, 0);
   try {
-    const chunk = Buffer.allocUnsafe(chunkBytes);
-    let remaining = file.limitBytes ?? Number.POSITIVE_INFINITY;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let tooLong = false;
@@ -89,13 +96,40 @@ export async function* lineBatches(
       pendingBytes = 0;
       tooLong = false;
     };
-    while (remaining > 0) {
-      const { bytesRead } = await readChunk(handle, chunk, Math.min(chunkBytes, remaining), file.path);
+    for (let turn = 0; ; turn++) {
+      const { bytesRead } = await inFlight!;
+      inFlight = undefined;
       if (bytesRead === 0) break;
-      remaining -= bytesRead;
-      const view = chunk.subarray(0, bytesRead);
+      const view = buffers[turn % 2]!.subarray(0, bytesRead);
+      position += bytesRead;
+      inFlight = readAt(buffers[(turn + 1) % 2]!, position);
       options.onBytes?.(view);
       let start = 0;
+      const lastNewline = view.lastIndexOf(10);
+      // A line begun in an earlier chunk ends here first, through the careful path.
+      if (lastNewline !== -1 && (pendingBytes > 0 || tooLong)) {
+        const newline = view.indexOf(10);
+        emit(view.subarray(0, newline));
+        start = newline + 1;
+      }
+      // The whole lines of the chunk decoded a piece at a time: one UTF-8 check and one decode per piece, not per
+      // line. Every line fits in a chunk no longer than the longest line allowed, so none can be too long.
+      while (start <= lastNewline && chunkBytes <= maxLineBytes) {
+        let end = lastNewline;
+        if (end - start > DECODE_BYTES) {
+          const cut = view.lastIndexOf(10, start + DECODE_BYTES);
+          end = cut >= start ? cut : view.indexOf(10, start + DECODE_BYTES);
+        }
+        const piece = view.subarray(start, end + 1);
+        if (!isUtf8(piece)) break;
+        const text = piece.toString('utf8');
+        let from = 0;
+        for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', from)) {
+          lines.push(text.slice(from, newline));
+          from = newline + 1;
+        }
+        start = end + 1;
+      }
       for (let newline = view.indexOf(10, start); newline !== -1; newline = view.indexOf(10, start)) {
         emit(view.subarray(start, newline));
         start = newline + 1;
@@ -123,13 +157,21 @@ export async function* lineBatches(
       yield { lines, bad, unterminated: true };
     }
   } finally {
+    // A walk given up half way may leave a read in flight: it ends before its file closes.
+    await inFlight?.catch(() => undefined);
     await handle.close();
   }
 }
 
 /**
- * Lists the files of an audit directory (`<dir>/<chain>/<name>.jsonl`) without reading them: the verifier and the
- * export read them line by line.
+ * How much of a chunk is decoded into one string: a string of a few tens of KiB is made in the young generation,
+ * a much longer one is not and costs far more to make and to collect.
+ */
+const DECODE_BYTES = 64 * 1024;
+
+/**
+ * Lists the files of an audit directory (`<dir>/<chain>/<name>.jsonl`, and `<name>.torn`) without reading them: the
+ * verifier and the export read them line by line.
  */
 export async function listAuditLog(dir: string): Promise<AuditLogFile[]> {
   const files: AuditLogFile[] = [];
@@ -148,7 +190,9 @@ export async function listAuditLog(dir: string): Promise<AuditLogFile[]> {
       );
     }
     for (const name of names.sort()) {
-      if (name.endsWith('.jsonl')) files.push({ path: `${chain}/${name}`, file: join(dir, chain, name) });
+      // Records and checkpoints, and the torn bytes a restart set aside; never writer.lock or anything else.
+      if (name.endsWith('.jsonl') || name.endsWith('.torn'))
+        files.push({ path: `${chain}/${name}`, file: join(dir, chain, name) });
     }
   }
   return files;
@@ -186,9 +230,9 @@ async function openLogFile(path: string, file: string): Promise<FileHandle> {
   }
 }
 
-async function readChunk(handle: FileHandle, chunk: Buffer, length: number, path: string) {
+async function readChunk(handle: FileHandle, chunk: Buffer, length: number, position: number, path: string) {
   try {
-    return await handle.read(chunk, 0, length, null);
+    return await handle.read(chunk, 0, length, position);
   } catch (cause) {
     throw unreadable(path, cause);
   }

@@ -1,5 +1,7 @@
 import type { AuditStream } from './audit-event.js';
 import { macEpochOf } from './audit-keys.js';
+import { MacCheck } from './mac-check.js';
+import type { Notice } from './notice.js';
 import { type ParsedLine, parseLine } from './parse-line.js';
 import {
   type AuditLogFile,
@@ -8,7 +10,7 @@ import {
   lineBatches,
   type ReadLinesOptions,
 } from './read-log.js';
-import { genesisHash, macMatches } from './record.js';
+import { genesisHash } from './record.js';
 
 /** Where a finding is, and the function that records it. */
 export interface FindingPlace {
@@ -38,6 +40,18 @@ export interface RecordWalkOptions {
   readonly read?: ReadLinesOptions;
 }
 
+/** The time an outage record says no durable sink took records, in ms since the epoch. */
+export interface OutageSpan {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * How many outage spans and notices a stream keeps: outages are rare, and a log made of nothing else must not make
+ * the walk's memory grow without bound.
+ */
+const KEPT_OUTAGES = 10_000;
+
 /**
  * How many recent records' hashes the walk remembers, for the checkpoints that point at them and to tell a
  * duplicate from a forged second record. A constant: the walk's memory does not grow with the log.
@@ -58,10 +72,19 @@ export class RecordWalker {
   macVouchedUpTo = 0;
   /** The streams the chain declared in its opening record (`audit.open`, admin seq 1), if this stream holds it. */
   declaredStreams: readonly string[] | undefined;
+  /**
+   * The seq reached when the first record finding came: every record up to it passed every check (undefined while
+   * none has failed).
+   */
+  intactUpTo: number | undefined;
+  /** The outage records accepted into the chain, as notices, and the spans they cover. */
+  readonly outages: Notice[] = [];
+  readonly outageSpans: OutageSpan[] = [];
   readonly #chain: string;
   readonly #stream: AuditStream;
   readonly #options: RecordWalkOptions;
   readonly #report: Report;
+  readonly #mac: MacCheck | undefined;
   readonly #batches: AsyncGenerator<{ file: AuditLogFile; batch: LineBatch; first: number }>;
   readonly #recent = new RecentHashes(WINDOW);
   /** Ranges of seqs skipped by a sequence gap: a record of one arriving later is reordered, not inserted. */
@@ -84,6 +107,7 @@ export class RecordWalker {
     this.#report = report;
     this.#expectedPrev = genesisHash(chain, stream, 'records');
     this.#macIntact = options.streamKey !== undefined;
+    this.#mac = options.streamKey === undefined ? undefined : new MacCheck(options.streamKey);
     this.#batches = batchesOf(files, options.read);
   }
 
@@ -140,10 +164,6 @@ export class RecordWalker {
       return;
     }
     const record = parsed.record;
-    if (record.chain !== this.#chain || record.stream !== this.#stream) {
-      this.#fail('misplaced', 'the record belongs to another chain or stream', at(record.seq));
-      return;
-    }
     if (bad === 'not-utf8') {
       this.#fail('non-canonical', 'the line is not valid UTF-8', at(record.seq));
     } else if (!parsed.canonical) {
@@ -152,6 +172,11 @@ export class RecordWalker {
         'the line is not written as the writer writes it (an escape, a repeated key, the key order or spacing)',
         at(record.seq),
       );
+    }
+    // After its form: a repeated `chain` key is first of all a line the writer never wrote.
+    if (record.chain !== this.#chain || record.stream !== this.#stream) {
+      this.#fail('misplaced', 'the record belongs to another chain or stream', at(record.seq));
+      return;
     }
     if (parsed.hash !== undefined && parsed.hash !== record.hash)
       this.#fail('modified', 'the record does not match its hash', at(record.seq));
@@ -172,21 +197,57 @@ export class RecordWalker {
       this.#fail('sequence-gap', `records ${expectedSeq} to ${record.seq - 1} are missing`, at(record.seq));
       this.#gaps.push([expectedSeq, record.seq - 1]);
     }
-    this.#recent.add(record.seq, record.hash);
+    // The hash computed here is a string of its own; the record's fields may be slices of a whole chunk of the
+    // file, which the window must not keep alive.
+    this.#recent.add(record.seq, parsed.hash === record.hash ? parsed.hash : record.hash);
     this.lastSeq = record.seq;
     this.#expectedPrev = record.hash;
     if (record.seq === 1 && record.action === 'audit.open') this.declaredStreams = declared(record.detail);
+    else if ((record.action as string) === OUTAGE_ACTION) this.#outage(record, at(record.seq));
     this.#checkMac(record.seq, record.ts, record.mk, record.hash, record.mac, at(record.seq));
   }
 
+  /** An outage record (docs/audit-log.md, "Outage records"): a notice, and a span no checkpoint is owed for. */
+  #outage(record: AuditRecordLike, at: FindingPlace): void {
+    const detail = record.detail ?? {};
+    const from = typeof detail.from === 'string' ? Date.parse(detail.from) : Number.NaN;
+    const to = typeof detail.to === 'string' ? Date.parse(detail.to) : Number.NaN;
+    const times =
+      Number.isNaN(from) || Number.isNaN(to) || to < from
+        ? {}
+        : { from: detail.from as string, to: detail.to as string };
+    const counts: Record<string, number> = {};
+    const refused = (record.outcome as { count?: unknown } | undefined)?.count;
+    if (typeof refused === 'number') counts.records = refused;
+    if (typeof detail.refused === 'number') counts.operations = detail.refused;
+    if (typeof detail.ms === 'number') counts.ms = detail.ms;
+    if (this.outages.length >= KEPT_OUTAGES) return;
+    this.outages.push({
+      kind: 'outage',
+      chain: this.#chain,
+      stream: this.#stream,
+      ...at,
+      ...times,
+      counts,
+      message: `no durable sink took records${'from' in times ? ` from ${times.from} to ${times.to}` : ''}${typeof detail.cause === 'string' ? ` (${detail.cause})` : ''}; ${counts.records ?? 'some'} records were refused, and their operations failed closed`,
+    });
+    if ('from' in times) this.outageSpans.push({ from, to });
+  }
+
   #checkMac(seq: number, ts: string, mk: number, hash: string, mac: string, at: FindingPlace): void {
-    const streamKey = this.#options.streamKey;
-    if (streamKey === undefined) return;
+    const check = this.#mac;
+    if (check === undefined) return;
     // The MAC must be made with the key of the epoch the record's own time falls in, and epochs never go back:
     // a key leaked later cannot re-vouch for older records (journald CVE-2023-31439).
+    // The record is in the chain already: the records before it are the intact ones.
+    const failed = () => {
+      this.intactUpTo ??= seq - 1;
+    };
     if (mk !== macEpochOf(Date.parse(ts)) || mk < this.#lastMk) {
+      failed();
       this.#fail('mac-epoch', 'the MAC claims a key epoch other than the one of its time', at);
-    } else if (!macMatches(streamKey(mk), hash, mac)) {
+    } else if (!check.matches(mk, hash, mac)) {
+      failed();
       this.#fail('mac-bad', 'the MAC does not match', at);
     }
     this.#lastMk = Math.max(this.#lastMk, mk);
@@ -199,6 +260,7 @@ export class RecordWalker {
 
   #fail(kind: RecordFindingKind, message: string, at: FindingPlace): void {
     this.#macIntact = false;
+    this.intactUpTo ??= this.lastSeq;
     this.#report(kind, message, at);
   }
 }
@@ -265,4 +327,12 @@ async function* batchesOf(
 function declared(detail: Readonly<Record<string, string | number>> | undefined): readonly string[] {
   const streams = detail?.streams;
   return typeof streams === 'string' ? streams.split(',').filter((s) => s !== '') : ['access', 'admin'];
+}
+
+/** The action of an outage record: not one an operation makes, so not in the event's union. */
+const OUTAGE_ACTION = 'audit.outage';
+
+interface AuditRecordLike {
+  readonly detail?: Readonly<Record<string, string | number>> | undefined;
+  readonly outcome?: object | undefined;
 }

@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
 import type { AuditStream } from './audit-event.js';
 import { deriveStreamKey } from './audit-keys.js';
+import type { Notice } from './notice.js';
 import { type ParsedLine, parseLine } from './parse-line.js';
 import { type AuditLogFile, lineBatches, listAuditLog, type ReadLinesOptions } from './read-log.js';
-import { type Checkpoint, checkpointHash, checkpointSigned, genesisHash } from './record.js';
-import { type FindingPlace, type RecordFindingKind, RecordWalker } from './record-walk.js';
+import { checkpointHash, checkpointSigned, genesisHash } from './record.js';
+import { type FindingPlace, type OutageSpan, type RecordFindingKind, RecordWalker } from './record-walk.js';
+import type { ReadCheckpoint } from './restart-mark.js';
 import { compareWithWitness, listWitness } from './witness-check.js';
 
+export type { Notice, NoticeKind } from './notice.js';
 export type { ParsedLine } from './parse-line.js';
 export type { AuditLogFile } from './read-log.js';
 
@@ -83,14 +86,22 @@ export interface VerifyReport {
   readonly chains: number;
   readonly records: number;
   readonly checkpoints: number;
-  /** Records vouched for by a valid checkpoint or, with the stream root, by their MAC. */
+  /**
+   * Records vouched for by a valid checkpoint or, with the stream root, by their MAC: in each stream, every record
+   * up to the last valid checkpoint before its first record finding (with the stream root, up to the last record
+   * whose MAC checks before it). A finding never hides what is intact.
+   */
   readonly vouched: number;
   readonly findings: readonly Finding[];
+  /** What the writer recorded about itself (outages, crashes, restarts, torn bytes set aside): never a failure. */
+  readonly notices: readonly Notice[];
 }
 
 const RECORDS_FILE = /^(access|admin)-(\d{6})\.jsonl$/;
 /** The live checkpoints file, or an export's snapshot of it, named by its line count. */
 const CHECKPOINTS_FILE = /^(access|admin)-checkpoints(?:-(\d{6}))?\.jsonl$/;
+/** The bytes of a torn last line, set aside by the writer that took the chain up again. */
+const TORN_FILE = /^(access|admin)-\d{6}\.torn$/;
 
 /**
  * Verifies an audit directory (`$PHICACHE_HOME/audit`), reading each file line by line: memory stays the same
@@ -141,9 +152,12 @@ export async function verifyAuditLog(
     string,
     Map<AuditStream, { records: AuditLogFile[]; checkpoints: AuditLogFile[] }>
   >();
+  const torn: AuditLogFile[] = [];
   for (const file of files) {
     const [chain, name, ...rest] = file.path.split('/');
     if (chain === undefined || name === undefined || rest.length > 0) continue;
+    // A torn line's bytes are evidence, not records; anything else (writer.lock) is not the log's.
+    if (TORN_FILE.test(name)) torn.push(file);
     const records = RECORDS_FILE.exec(name);
     const stream = (records ?? CHECKPOINTS_FILE.exec(name))?.[1] as AuditStream | undefined;
     if (stream === undefined) continue;
@@ -161,6 +175,7 @@ export async function verifyAuditLog(
   }
   const streamKey = options.streamKey ?? (options.streamRoot && streamKeysOf(options.streamRoot));
   const findings: Finding[] = [];
+  const notices: Notice[] = [];
   const totals = { records: 0, checkpoints: 0, vouched: 0 };
   const chains = new Set([
     ...groups.keys(),
@@ -169,6 +184,8 @@ export async function verifyAuditLog(
   for (const chain of [...chains].sort()) {
     const streams = groups.get(chain) ?? new Map();
     let declaredStreams: readonly string[] | undefined;
+    const gaps: GapCandidate[] = [];
+    const spans: OutageSpan[] = [];
     for (const stream of [...streams.keys()].sort()) {
       const result = await verifyStream(
         chain,
@@ -176,15 +193,50 @@ export async function verifyAuditLog(
         streams.get(stream)!,
         { ...options, streamKey },
         findings,
+        notices,
       );
       totals.records += result.records;
       totals.checkpoints += result.checkpoints;
       totals.vouched += result.vouched;
       declaredStreams ??= result.declaredStreams;
+      gaps.push(...result.gaps);
+      spans.push(...result.outageSpans);
+    }
+    // One file sink takes every stream of a chain: an outage one stream recorded kept the others from
+    // checkpointing too. So the gaps are judged once every stream's outage records are known.
+    for (const gap of gaps) {
+      if (gap.to - gap.from - covered(spans, gap.from, gap.to) > gap.allowed)
+        findings.push({ kind: 'checkpoint-gap', chain, stream: gap.stream, ...gap.at, message: gap.message });
     }
     checkDeclaredStreams(chain, new Set(streams.keys()), declaredStreams, options.exported, findings);
   }
-  return { ok: findings.length === 0, chains: chains.size, ...totals, findings };
+  for (const file of torn) notices.push(await tornNotice(file));
+  return { ok: findings.length === 0, chains: chains.size, ...totals, findings, notices };
+}
+
+/** A `.torn` file: the bytes of a last line its writer did not finish, set aside when the chain restarted. */
+async function tornNotice(file: AuditLogFile): Promise<Notice> {
+  const [chain = '', name = ''] = file.path.split('/');
+  let bytes: number;
+  if ('file' in file) {
+    try {
+      bytes = Math.min((await stat(file.file)).size, file.limitBytes ?? Number.POSITIVE_INFINITY);
+    } catch (cause) {
+      throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit file ${file.path} cannot be read`, {
+        cause,
+        hint: 'Check that the file exists and that this user may read it.',
+      });
+    }
+  } else if ('text' in file) bytes = Buffer.byteLength(file.text);
+  else bytes = file.lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
+  return {
+    kind: 'torn-bytes',
+    chain,
+    stream: name.split('-')[0] ?? '',
+    file: file.path,
+    counts: { bytes },
+    message: `${bytes} bytes of a last line its writer did not finish were set aside when the chain restarted`,
+  };
 }
 
 /**
@@ -225,7 +277,23 @@ interface StreamResult {
   checkpoints: number;
   vouched: number;
   declaredStreams: readonly string[] | undefined;
+  /** Times without a checkpoint longer than promised, to be judged against the chain's outages. */
+  gaps: GapCandidate[];
+  outageSpans: readonly OutageSpan[];
 }
+
+/** A time between two checkpoints longer than the writer promised: a finding unless an outage covers it. */
+interface GapCandidate {
+  readonly stream: AuditStream;
+  readonly from: number;
+  readonly to: number;
+  readonly allowed: number;
+  readonly message: string;
+  readonly at: FindingPlace;
+}
+
+/** How many over-long gaps a stream keeps until its outages are known; more are reported at once. */
+const KEPT_GAPS = 10_000;
 
 async function verifyStream(
   chain: string,
@@ -233,10 +301,12 @@ async function verifyStream(
   group: { records: AuditLogFile[]; checkpoints: AuditLogFile[] },
   options: Omit<VerifyOptions, 'streamKey'> & { streamKey: ((epoch: number) => Buffer) | undefined },
   findings: Finding[],
+  notices: Notice[],
 ): Promise<StreamResult> {
   // Records findings first, then checkpoints, then the stream as a whole, as a reader goes through them.
   const recordFindings: Finding[] = [];
   const checkpointFindings: Finding[] = [];
+  const streamNotices: Notice[] = [];
   const to =
     (list: Finding[]) =>
     (kind: FindingKind, message: string, at: FindingPlace = {}): void => {
@@ -257,14 +327,19 @@ async function verifyStream(
     to(recordFindings),
   );
   const exported = options.exported?.get(`${chain}/${stream}`);
+  const slack = options.checkpointSlackMs ?? 5000;
 
   let checkpoints = 0;
+  /** The last checkpoint that verifies and matches the records, whatever came after it. */
+  let sealedUpTo = 0;
+  /** The same, but only while no record finding came before it and no checkpoint contradicted the records. */
   let vouchedUpTo = 0;
-  let previous: Checkpoint | undefined;
+  let recordsContradicted = false;
+  let previous: ReadCheckpoint | undefined;
+  const gaps: GapCandidate[] = [];
   try {
     const { main, prefixes } = await pickCheckpointsFile(group.checkpoints, options.read, reportCheckpoint);
     let expectedCheckpoint = genesisHash(chain, stream, 'checkpoints');
-    const slack = options.checkpointSlackMs ?? 5000;
     const running = prefixes.size > 0 ? createHash('sha256') : undefined;
     comparePrefixes(0, running, prefixes, main, reportCheckpoint);
     let index = 0;
@@ -285,7 +360,7 @@ async function verifyStream(
         if (parsed?.kind === 'checkpoint' && !parsed.canonical) {
           reportCheckpoint(
             'non-canonical',
-            'the checkpoint is not written as the writer writes it (an escape, a repeated key or spacing)',
+            'the checkpoint is not written as the writer writes it (an escape, a repeated key, the key order or spacing)',
             where,
           );
         }
@@ -304,16 +379,34 @@ async function verifyStream(
           );
         }
         expectedCheckpoint = checkpointHash(checkpoint);
-        if (previous !== undefined) {
-          const gap = Date.parse(checkpoint.ts) - Date.parse(previous.ts);
-          if (gap > 2 * previous.everyMs + slack) {
-            reportCheckpoint(
-              'checkpoint-gap',
-              `no checkpoint for ${gap} ms, though the writer promised one every ${previous.everyMs} ms`,
-              where,
-            );
+        // Only a restart the signing key vouches for excuses the time its writer was down, or a close before it.
+        const restart = signed ? checkpoint.restart : undefined;
+        if (previous !== undefined && restart === undefined) {
+          const from = Date.parse(previous.ts);
+          const until = Date.parse(checkpoint.ts);
+          const allowed = 2 * previous.everyMs + slack;
+          if (until - from > allowed) {
+            const gap: GapCandidate = {
+              stream,
+              from,
+              to: until,
+              allowed,
+              message: `no checkpoint for ${until - from} ms, though the writer promised one every ${previous.everyMs} ms`,
+              at: where,
+            };
+            if (gaps.length < KEPT_GAPS) gaps.push(gap);
+            else reportCheckpoint('checkpoint-gap', gap.message, gap.at);
           }
         }
+        if (previous?.final === true && restart === undefined) {
+          reportCheckpoint(
+            'after-close',
+            "a checkpoint follows the writer's final checkpoint, and no restart checkpoint took the chain up again",
+            where,
+          );
+        }
+        if (restart !== undefined)
+          streamNotices.push(restartNotice(chain, stream, checkpoint, previous, where));
         previous = checkpoint;
         if (!signed) continue;
         await walker.advanceTo(checkpoint.seq);
@@ -323,6 +416,7 @@ async function verifyStream(
             `the checkpoint covers ${checkpoint.seq} records but the log ends at ${walker.lastSeq}`,
             where,
           );
+          recordsContradicted = true;
           continue;
         }
         const head =
@@ -335,9 +429,12 @@ async function verifyStream(
               : 'the record at the checkpoint is not the one it signed',
             where,
           );
+          recordsContradicted = true;
           continue;
         }
-        vouchedUpTo = Math.max(vouchedUpTo, checkpoint.seq);
+        sealedUpTo = Math.max(sealedUpTo, checkpoint.seq);
+        if (!recordsContradicted && checkpoint.seq <= (walker.intactUpTo ?? Number.POSITIVE_INFINITY))
+          vouchedUpTo = Math.max(vouchedUpTo, checkpoint.seq);
       }
     }
     await walker.finish();
@@ -346,42 +443,102 @@ async function verifyStream(
     throw error;
   }
   findings.push(...recordFindings, ...checkpointFindings);
+  notices.push(...[...walker.outages, ...streamNotices].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)));
   const lastSeq = walker.lastSeq;
 
   if (walker.count > 0 && group.checkpoints.length === 0)
     reportStream('checkpoint-unparseable', 'the stream has records but no checkpoints file');
   if (previous?.final === true && lastSeq > previous.seq) {
-    reportStream('after-close', `${lastSeq - previous.seq} records follow the writer's final checkpoint`, {
-      seq: previous.seq + 1,
-    });
-  }
-  // A live writer checkpoints every `everyMs` even when idle, and a closed one leaves a final checkpoint: an open
-  // chain whose last checkpoint is overdue lost checkpoints, or its writer died without closing. An export's
-  // snapshot of an open stream ends where the export cut it, so its age says nothing.
-  const now = options.now ?? Date.now();
-  const slack = options.checkpointSlackMs ?? 5000;
-  if (
-    previous !== undefined &&
-    !previous.final &&
-    exported?.state !== 'open' &&
-    now - Date.parse(previous.ts) > 2 * previous.everyMs + slack
-  ) {
-    reportStream('checkpoint-gap', `the chain is open and its last checkpoint (${previous.ts}) is overdue`, {
-      seq: previous.seq,
-    });
-  }
-
-  const intactRecords = findings.some((f) => f.chain === chain && f.stream === stream) ? 0 : lastSeq;
-  const byManifest = options.manifestVouches === true ? Math.min(exported?.lastSeq ?? 0, intactRecords) : 0;
-  const vouched = Math.max(Math.min(vouchedUpTo, intactRecords), walker.macVouchedUpTo, byManifest);
-  if (lastSeq > vouchedUpTo && vouched < lastSeq) {
     reportStream(
-      'unvouched-tail',
-      `${lastSeq - vouchedUpTo} records after the last checkpoint cannot be vouched for${options.streamKey ? '' : ' with the public key alone'}`,
-      { seq: vouchedUpTo + 1 },
+      'after-close',
+      `${lastSeq - previous.seq} records follow the writer's final checkpoint, and no restart checkpoint took the chain up again`,
+      { seq: previous.seq + 1 },
     );
   }
-  return { records: walker.count, checkpoints, vouched, declaredStreams: walker.declaredStreams };
+  // A live writer checkpoints every `everyMs` even when idle, and a closed one leaves a final checkpoint: an open
+  // chain whose last checkpoint is overdue lost checkpoints, or its writer died without closing (and no restart
+  // sealed it). An export's snapshot of an open stream ends where the export cut it, so its age says nothing. An
+  // outage the log recorded is time the writer could not checkpoint.
+  const now = options.now ?? Date.now();
+  if (previous !== undefined && !previous.final && exported?.state !== 'open') {
+    const since = Date.parse(previous.ts);
+    if (now - since > 2 * previous.everyMs + slack) {
+      gaps.push({
+        stream,
+        from: since,
+        to: now,
+        allowed: 2 * previous.everyMs + slack,
+        message: `the chain is open and its last checkpoint (${previous.ts}) is overdue`,
+        at: { seq: previous.seq },
+      });
+    }
+  }
+
+  // The records before the first record finding are intact; a checkpoint that contradicts the records limits them
+  // to what the checkpoints vouch for.
+  const intact = Math.min(walker.intactUpTo ?? lastSeq, recordsContradicted ? vouchedUpTo : lastSeq);
+  const byManifest = options.manifestVouches === true ? Math.min(exported?.lastSeq ?? 0, intact) : 0;
+  const vouched = Math.max(vouchedUpTo, walker.macVouchedUpTo, byManifest);
+  const tailVouched = Math.max(walker.macVouchedUpTo, byManifest);
+  if (lastSeq > sealedUpTo && tailVouched < lastSeq) {
+    reportStream(
+      'unvouched-tail',
+      `${lastSeq - Math.max(sealedUpTo, tailVouched)} records after the last checkpoint cannot be vouched for${options.streamKey ? '' : ' with the public key alone'}`,
+      { seq: Math.max(sealedUpTo, tailVouched) + 1 },
+    );
+  }
+  return {
+    records: walker.count,
+    checkpoints,
+    vouched,
+    declaredStreams: walker.declaredStreams,
+    gaps,
+    outageSpans: walker.outageSpans,
+  };
+}
+
+/** How much of the time from `from` to `to` (ms) the outage spans cover, each moment counted once. */
+function covered(spans: readonly OutageSpan[], from: number, to: number): number {
+  const inside = spans
+    .map((span) => ({ from: Math.max(span.from, from), to: Math.min(span.to, to) }))
+    .filter((span) => span.to > span.from)
+    .sort((a, b) => a.from - b.from);
+  let total = 0;
+  let reached = from;
+  for (const span of inside) {
+    const start = Math.max(span.from, reached);
+    if (span.to > start) {
+      total += span.to - start;
+      reached = span.to;
+    }
+  }
+  return total;
+}
+
+/** A restart checkpoint the signing key vouches for: who took the chain up, after what, and what it checked. */
+function restartNotice(
+  chain: string,
+  stream: AuditStream,
+  checkpoint: ReadCheckpoint,
+  before: ReadCheckpoint | undefined,
+  at: FindingPlace,
+): Notice {
+  const restart = checkpoint.restart!;
+  const from = restart.lastTs ?? before?.ts;
+  const crash = restart.after === 'crash';
+  const ending = checkpoint.final ? 'and sealed the chain for good' : 'and the chain went on';
+  return {
+    kind: crash ? 'crash' : 'restart',
+    chain,
+    stream,
+    ...at,
+    ...(from ? { from } : {}),
+    to: checkpoint.ts,
+    counts: { checked: restart.checked, tornBytes: restart.tornBytes },
+    message: crash
+      ? `the writer stopped without its final checkpoint; ${restart.by} checked the ${restart.checked} records after the last checkpoint with the stream key${restart.tornBytes > 0 ? `, set aside ${restart.tornBytes} bytes of a torn last line` : ''} ${ending}`
+      : `the writer closed, and ${restart.by} took the chain up again at seq ${checkpoint.seq + 1}`,
+  };
 }
 
 interface Prefix {

@@ -151,7 +151,10 @@ async function compareStream(
         logged = await nextLogged();
         continue;
       }
-      const rewritten = logged !== undefined && logged.checkpoint.seq === seen.seq;
+      // Rewritten: the log holds another checkpoint made at the same record and time. A final checkpoint and the
+      // restart after it share a seq but not a time: when one is gone, it is missing, not rewritten.
+      const rewritten =
+        logged !== undefined && logged.checkpoint.seq === seen.seq && logged.checkpoint.ts === seen.ts;
       findings.push({
         ...at,
         seq: seen.seq,

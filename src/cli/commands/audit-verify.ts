@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type ExportFinding, verifyExportManifest } from '../../audit/export.js';
 import {
+  type Finding,
+  type Notice,
   type VerifyOptions,
   type VerifyReport,
   verifyAuditDirectory,
@@ -36,6 +38,9 @@ export const auditVerifyCommand: Command = {
     "  --manifest <file>        check an export instead: the manifest's signature, each file it lists (size and",
     '                           SHA-256, under the export directory that holds manifests/), and the log they form;',
     '                           the signed manifest vouches for the records of streams exported while open',
+    '',
+    'Notices (an outage the writer recorded, a restart after a close or a crash, torn bytes set aside) are printed',
+    'as "note:" lines and in the JSON report\'s `notices`; they never make the check fail.',
     '',
     'Exit codes: 0 intact, 1 anything wrong, 2 could not run (also: a directory with no chain, nothing to verify).',
   ].join('\n'),
@@ -137,16 +142,14 @@ function readStreamRootEnv(variable: unknown): Buffer | undefined {
 }
 
 function render(dir: string, report: VerifyReport, manifestOk = true): string {
-  const lines = report.findings.map((f) => {
-    const where =
-      f.file === undefined
-        ? `${f.chain}/${f.stream}`
-        : `${f.file}${f.line === undefined ? '' : `:${f.line}`}`;
-    return `${where}${f.seq === undefined ? '' : ` seq ${f.seq}`} ${f.kind}: ${f.message}`;
-  });
+  const where = (item: Finding | Notice) =>
+    `${item.file === undefined ? `${item.chain}/${item.stream}` : `${item.file}${item.line === undefined ? '' : `:${item.line}`}`}${item.seq === undefined ? '' : ` seq ${item.seq}`}`;
+  const lines = report.findings.map((f) => `${where(f)} ${f.kind}: ${f.message}`);
+  // Notices are what the writer recorded about itself: their own lines, after the findings, never a failure.
+  lines.push(...report.notices.map((n) => `note: ${where(n)} ${n.kind}: ${n.message}`));
   const verdict = report.ok && manifestOk ? 'intact' : `FAIL (${report.findings.length} problems in the log)`;
   lines.push(
-    `${dir}: ${verdict}; ${report.chains} chains, ${report.records} records (${report.vouched} vouched for), ${report.checkpoints} checkpoints`,
+    `${dir}: ${verdict}; ${report.chains} chains, ${report.records} records (${report.vouched} vouched for), ${report.checkpoints} checkpoints, ${report.notices.length} notices`,
   );
   return lines.join('\n');
 }

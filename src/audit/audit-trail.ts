@@ -456,8 +456,11 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
           }
           state.sinceCheckpoint += seq - firstSeq + 1;
           if (batch.pending !== undefined && this.#deadlines.finish(batch.pending)) batch.resolve();
-          if (state.sinceCheckpoint >= this.#everyRecords)
+          if (state.sinceCheckpoint >= this.#everyRecords) {
+            // Counted from now: a checkpoint still waiting for the disk must not be asked for again per batch.
+            state.sinceCheckpoint = 0;
             void this.#checkpoint(state, false).catch(() => undefined);
+          }
         },
         (cause: unknown) => {
           if (batch.pending === undefined || !this.#deadlines.finish(batch.pending)) return;

@@ -253,6 +253,9 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       if (this.#fatal === undefined) {
         for (const stream of STREAMS) {
           const state = this.#streams[stream];
+          // An outage that no later record closed is still written down before the final checkpoint.
+          if (this.#ready && state.outage !== undefined && state.queued === undefined)
+            state.queued = this.#newBatch(state);
           while (state.flushing !== undefined || state.queued !== undefined) {
             if (state.flushing === undefined) this.#flush(state);
             await state.flushing;

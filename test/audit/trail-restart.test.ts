@@ -124,11 +124,12 @@ describe('PHI-AUDIT-01 a crashed writer: its chain is taken up again, or sealed 
     const complete = text.slice(0, text.lastIndexOf('\n') + 1);
     const last = complete.trimEnd().split('\n').at(-1)!;
     // Someone with the signing key but not the stream key cannot forge the MAC: another principal, same length.
-    const forged = last.replace(/"principal":"clinician-(\d+)"/, (_m, n: string) =>
-      `"principal":"clinician-${n === '1' ? '2' : '1'}"`.padEnd(_m.length, '0'),
+    const forged = last.replace(/"principal":"clinician-(\d+)"/, (whole, n: string) =>
+      whole.replace(n, `${n.slice(0, -1)}${n.endsWith('1') ? '2' : '1'}`),
     );
     assert.notEqual(forged, last);
-    await writeFile(file, complete.slice(0, complete.length - last.length - 1) + `${forged}\n`);
+    assert.doesNotThrow(() => JSON.parse(forged), 'a well-formed record, only its content changed');
+    await writeFile(file, `${complete.slice(0, complete.length - last.length - 1)}${forged}\n`);
     const before = await readdir(join(dir, 'ward-8'));
     const checkpointsBefore = await readFile(join(dir, 'ward-8', 'access-checkpoints.jsonl'), 'utf8');
 

@@ -56,6 +56,10 @@ export const errorHints = {
   ERR_PEER_MISSING:
     'Install the optional peer dependency named in the message next to phicache (`npm install <name>`).',
   ERR_AUDIT_UNAVAILABLE: 'The audit sink could not record the operation, so the operation was refused.',
+  ERR_AUDIT_CHAIN_BUSY:
+    'Another live process on this host writes this audit chain. Give each process its own chain id, or stop the other writer first.',
+  ERR_AUDIT_CHAIN_DAMAGED:
+    'A record after the last checkpoint of this chain fails its hash, link or MAC check. Run `phicache audit verify` on the directory and keep the log as evidence; start a new chain id meanwhile.',
   ERR_AUDIT_EXPORT_CONFLICT:
     'Exported files are write-once: find out why the existing file differs before removing anything, or export into a new directory.',
   ERR_AUDIT_NOTHING_TO_VERIFY:

@@ -1,5 +1,6 @@
 import type { AuditAction, AuditEvent, AuditOutcome } from './audit-event.js';
 import { streamOf } from './audit-event.js';
+import { isoOf } from './iso-time.js';
 
 /** One cache operation as the cache knows it when it records it. */
 export interface CacheFacts {
@@ -28,7 +29,8 @@ export function auditEventOf(
   const event: AuditEvent = {
     v: 1,
     stream: streamOf(facts.action),
-    ts: new Date(at).toISOString(),
+    ts: isoOf(at),
+    at,
     actor: { service, principal: ctx.principal ?? null },
     purpose: ctx.purpose ?? null,
     tenant: ctx.tenant,

@@ -20,7 +20,8 @@ export type AuditAction =
   | 'snapshot.create'
   | 'snapshot.restore'
   | 'policy.load'
-  | 'audit.open';
+  | 'audit.open'
+  | 'audit.outage';
 
 export type AuditOutcome =
   | {
@@ -35,6 +36,11 @@ export interface AuditEvent {
   readonly stream: AuditStream;
   /** ISO 8601 with milliseconds, UTC. */
   readonly ts: string;
+  /**
+   * `ts` in milliseconds since the epoch, when the emitter has it: the trail then need not parse `ts` back. The two
+   * must name the same instant; the record's `ts` is written from this one.
+   */
+  readonly at?: number;
   readonly actor: { readonly service: string; readonly principal: string | null };
   readonly purpose: string | null;
   readonly tenant: string;

@@ -1,7 +1,8 @@
-import { createHash, createHmac, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
+import { createHmac, type KeyObject, sign, timingSafeEqual, verify } from 'node:crypto';
 import type { AuditEvent, AuditStream } from './audit-event.js';
 import { canonicalJson } from './canonical-json.js';
 import { canonicalRecordBody } from './canonical-record.js';
+import { sha256Hex as oneShotSha256Hex } from './sha256.js';
 
 /**
  * A chained audit record: the event plus its place in one instance's stream. `hash` covers every other field
@@ -32,14 +33,41 @@ export interface Checkpoint {
   readonly everyRecords: number;
   /** Hash of the previous checkpoint line of this chain and stream, or the genesis hash. */
   readonly prevCheckpoint: string;
-  /** Set on the writer's last checkpoint, when it closed cleanly. */
+  /** Set on the writer's last checkpoint, when it closed cleanly, and on the checkpoint that seals an orphan chain. */
   readonly final: boolean;
+  /** Set on the first checkpoint of a writer that took the chain up again (docs/audit-log.md, restart checkpoints). */
+  readonly restart?: RestartNote;
   readonly kid: string;
   readonly sig: string;
 }
 
+/** What the writer that took a chain up found: how the last writer stopped, and what was checked and set aside. */
+export interface RestartNote {
+  readonly after: 'crash' | 'close';
+  /** The chain id of the writer that wrote this checkpoint (another chain's when it sealed an orphan). */
+  readonly by: string;
+  /** Records after the previous checkpoint whose hash, link and MAC were checked. */
+  readonly checked: number;
+  /** ISO time of the last record found (the previous checkpoint's time when there was none). */
+  readonly lastTs: string;
+  /** Bytes of a torn last line moved to a `.torn` file. */
+  readonly tornBytes: number;
+}
+
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShotSha256Hex(text);
+}
+
+/** Signs a checkpoint and writes its line: JSON in the field order given, which the verifier requires. */
+export function signCheckpoint(
+  unsigned: Omit<Checkpoint, 'sig'>,
+  signingKey: KeyObject,
+): { checkpoint: Checkpoint; line: string } {
+  const checkpoint: Checkpoint = {
+    ...unsigned,
+    sig: sign(null, checkpointSigningInput(unsigned), signingKey).toString('base64'),
+  };
+  return { checkpoint, line: JSON.stringify(checkpoint) };
 }
 
 /** The `prev` of a chain's first record and the `prevCheckpoint` of its first checkpoint. */

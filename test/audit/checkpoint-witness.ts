@@ -1,5 +1,5 @@
 import type { AuditStream } from '../../src/audit/audit-event.js';
-import type { AuditRecord, Checkpoint } from '../../src/audit/record.js';
+import type { Checkpoint } from '../../src/audit/record.js';
 import type { RecordSink } from '../../src/audit/sinks/record-sink.js';
 
 /**
@@ -12,7 +12,7 @@ export class CheckpointWitness implements RecordSink {
   readonly checkpoints: Checkpoint[] = [];
   readonly #waiters: { stream: AuditStream; count: number; resolve: () => void }[] = [];
 
-  async append(_record: AuditRecord, _line: string): Promise<void> {}
+  async appendBatch(): Promise<void> {}
 
   async appendCheckpoint(checkpoint: Checkpoint, _line: string): Promise<void> {
     this.checkpoints.push(checkpoint);

@@ -34,15 +34,28 @@ describe('AuditTrail witness', () => {
     return { trail, clock };
   };
 
-  test('the opening record names the witness, and the witness gets each checkpoint the log holds', async () => {
+  test('the witness knows the chain from its first moment, the opening record names it, and it gets each checkpoint the log holds', async () => {
     const sink = new SwitchableSink('log');
     const witness = new RecordingWitness();
     const { trail, clock } = trailWith(sink, witness);
     await trail.write(event('access', clock.now));
     await trail.checkpoint();
     await trail.close();
-    const opening = JSON.parse(sink.lines[0]!) as { action: string; detail: Record<string, unknown> };
+    const lines = sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    // A checkpoint of each stream at seq 0 comes before any record.
+    assert.deepEqual(
+      lines
+        .slice(0, 2)
+        .map((line) => [line.type, line.stream, line.seq])
+        .sort(),
+      [
+        ['checkpoint', 'access', 0],
+        ['checkpoint', 'admin', 0],
+      ],
+    );
+    const opening = lines[2] as { action: string; seq: number; detail: Record<string, unknown> };
     assert.equal(opening.action, 'audit.open');
+    assert.equal(opening.seq, 1);
     assert.equal(opening.detail.witness, 'recording-witness');
     const logged = sink.lines.filter((line) => line.includes('"type":"checkpoint"'));
     assert.deepEqual(
@@ -50,7 +63,7 @@ describe('AuditTrail witness', () => {
       logged,
       'the same checkpoints, in the same order',
     );
-    assert.equal(witness.checkpoints.length, 4, 'access and admin, at the checkpoint and at close');
+    assert.equal(witness.checkpoints.length, 6, 'access and admin, at open, at the checkpoint and at close');
   });
 
   test('a checkpoint the log did not take never reaches the witness', async () => {
@@ -58,9 +71,19 @@ describe('AuditTrail witness', () => {
     const witness = new RecordingWitness();
     const { trail, clock } = trailWith(sink, witness);
     await trail.write(event('access', clock.now));
+    const heldBefore = witness.checkpoints.length;
     sink.down = true;
     await assert.rejects(trail.checkpoint());
-    assert.deepEqual(witness.checkpoints, [], 'the witness would otherwise hold more than the log');
+    assert.equal(
+      witness.checkpoints.length,
+      heldBefore,
+      'the witness would otherwise hold more than the log',
+    );
+    const logged = sink.lines.filter((line) => line.includes('"type":"checkpoint"'));
+    assert.deepEqual(
+      witness.checkpoints.map((c) => JSON.stringify(c)),
+      logged,
+    );
     sink.down = false;
     await trail.close();
   });
@@ -75,9 +98,12 @@ describe('AuditTrail witness', () => {
     await trail.write(event('access', clock.now));
     await trail.checkpoint();
     await trail.close();
+    // At open, at the checkpoint and at close, for each stream.
     assert.deepEqual(errors.sort(), [
       'recording-witness access',
       'recording-witness access',
+      'recording-witness access',
+      'recording-witness admin',
       'recording-witness admin',
       'recording-witness admin',
     ]);

@@ -1,11 +1,11 @@
-import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { integerOption } from '../../options.js';
 import { phicacheHome } from '../../runtime/phicache-home.js';
 import type { AuditStream } from '../audit-event.js';
-import type { AuditRecord, Checkpoint } from '../record.js';
-import { GroupCommit } from './group-commit.js';
-import type { RecordSink } from './record-sink.js';
+import type { Checkpoint } from '../record.js';
+import { AppendFile } from './append-file.js';
+import type { RecordBatch, RecordSink } from './record-sink.js';
 
 export interface FileSinkOptions {
   /** Default `$PHICACHE_HOME/audit`. */
@@ -27,18 +27,25 @@ export function checkpointsFileName(stream: AuditStream): string {
   return `${stream}-checkpoints.jsonl`;
 }
 
-interface OpenFile {
-  handle: FileHandle;
-  index: number;
-  bytes: number;
-  openedAt: number;
+/** The index of a stream's records file from its name, or undefined for any other file. */
+export function recordsFileIndex(stream: AuditStream, name: string): number | undefined {
+  const match = /^(access|admin)-(\d{6})\.jsonl$/.exec(name);
+  return match !== null && match[1] === stream ? Number(match[2]) : undefined;
+}
+
+interface RecordsSlot {
+  file: AppendFile;
+  /** Files rotated away whose last bytes may still be syncing; a checkpoint waits for them. */
+  retiring: Promise<void>[];
 }
 
 /**
- * The durable file sink: `<dir>/<chain>/<stream>-NNNNNN.jsonl` for records, rotated by size and age, and
- * `<dir>/<chain>/<stream>-checkpoints.jsonl` apart from them, so cutting a records file cannot also cut the
- * checkpoint that covers it. Appends are group-committed: one write and one fdatasync per batch, and each caller's
- * promise resolves when its line is on disk.
+ * The durable file sink: `<dir>/<chain>/<stream>-NNNNNN.jsonl` for records, rotated by size and age and started
+ * afresh after an outage or a restart (each writer session of a chain begins a new file, so it never appends to a
+ * file it did not write), and `<dir>/<chain>/<stream>-checkpoints.jsonl` apart from them, so cutting a records file
+ * cannot also cut the checkpoint that covers it. A batch is one write(2); `durable` batches answer after the
+ * fdatasync that carried them, `written` ones at once with an fdatasync within their bound, and every checkpoint
+ * first syncs the records it covers.
  */
 export class FileSink implements RecordSink {
   readonly name = 'file';
@@ -47,8 +54,8 @@ export class FileSink implements RecordSink {
   readonly #maxFileBytes: number;
   readonly #maxFileAgeMs: number;
   readonly #clock: () => number;
-  readonly #writers = new Map<string, { records: GroupCommit; checkpoints: GroupCommit }>();
-  readonly #files = new Map<string, OpenFile>();
+  readonly #records = new Map<string, RecordsSlot>();
+  readonly #checkpoints = new Map<string, AppendFile>();
 
   constructor(options: FileSinkOptions = {}) {
     this.dir = options.dir ?? join(phicacheHome(), 'audit');
@@ -62,78 +69,74 @@ export class FileSink implements RecordSink {
     this.#clock = options.clock ?? Date.now;
   }
 
-  append(record: AuditRecord, line: string): Promise<void> {
-    return this.#writer(record.chain, record.stream).records.push(`${line}\n`);
+  appendBatch(batch: RecordBatch): Promise<void> {
+    const key = `${batch.chain}/${batch.stream}`;
+    let slot = this.#records.get(key);
+    try {
+      if (slot === undefined) {
+        slot = { file: this.#openRecords(batch.chain, batch.stream, undefined), retiring: [] };
+        this.#records.set(key, slot);
+      } else if (
+        batch.newSegment ||
+        slot.file.size >= this.#maxFileBytes ||
+        this.#clock() - slot.file.openedAt >= this.#maxFileAgeMs
+      ) {
+        // The next file is opened first: if it cannot be, the batch fails and the current file stays in use.
+        const next = this.#openRecords(batch.chain, batch.stream, slot.file.index + 1);
+        const old = slot.file;
+        slot.file = next;
+        const closed = old.close();
+        // Awaited by the next checkpoint (which must not vouch for records whose last sync failed) or by close.
+        closed.catch(() => undefined);
+        slot.retiring.push(closed);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return slot.file.append(batch.text, batch.level, batch.syncWithinMs);
   }
 
-  appendCheckpoint(checkpoint: Checkpoint, line: string): Promise<void> {
-    return this.#writer(checkpoint.chain, checkpoint.stream).checkpoints.push(`${line}\n`);
+  async appendCheckpoint(checkpoint: Checkpoint, line: string): Promise<void> {
+    const key = `${checkpoint.chain}/${checkpoint.stream}`;
+    // A checkpoint vouches for records on disk only: the records it covers are synced before it is written.
+    const slot = this.#records.get(key);
+    if (slot !== undefined) {
+      const retiring = slot.retiring;
+      slot.retiring = [];
+      await Promise.all(retiring);
+      await slot.file.sync();
+    }
+    let file = this.#checkpoints.get(key);
+    if (file === undefined) {
+      const dir = join(this.dir, checkpoint.chain);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      file = new AppendFile(join(dir, checkpointsFileName(checkpoint.stream)), 0, this.#clock());
+      this.#checkpoints.set(key, file);
+    }
+    await file.append(`${line}\n`, 'durable', 0);
   }
 
   async close(): Promise<void> {
-    for (const writer of this.#writers.values()) {
-      await writer.records.idle();
-      await writer.checkpoints.idle();
-    }
-    for (const file of this.#files.values()) await file.handle.close();
-    this.#files.clear();
-    this.#writers.clear();
+    const closing: Promise<void>[] = [];
+    for (const slot of this.#records.values()) closing.push(...slot.retiring, slot.file.close());
+    for (const file of this.#checkpoints.values()) closing.push(file.close());
+    this.#records.clear();
+    this.#checkpoints.clear();
+    await Promise.all(closing);
   }
 
-  #writer(chain: string, stream: AuditStream) {
-    const slot = `${chain}/${stream}`;
-    let writer = this.#writers.get(slot);
-    if (writer === undefined) {
-      writer = {
-        records: new GroupCommit((text) => this.#appendRecords(chain, stream, text)),
-        checkpoints: new GroupCommit((text) =>
-          this.#appendTo(`${slot}:cp`, join(this.dir, chain), checkpointsFileName(stream), text),
-        ),
-      };
-      this.#writers.set(slot, writer);
-    }
-    return writer;
-  }
-
-  async #appendRecords(chain: string, stream: AuditStream, text: string): Promise<void> {
-    const slot = `${chain}/${stream}`;
-    const current = this.#files.get(slot);
-    const now = this.#clock();
-    if (
-      current !== undefined &&
-      (current.bytes >= this.#maxFileBytes || now - current.openedAt >= this.#maxFileAgeMs)
-    ) {
-      await current.handle.close();
-      this.#files.delete(slot);
-      await this.#openRecords(slot, chain, stream, current.index + 1);
-    }
-    const file = this.#files.get(slot) ?? (await this.#openRecords(slot, chain, stream, 1));
-    await writeDurably(file.handle, text);
-    file.bytes += Buffer.byteLength(text);
-  }
-
-  async #openRecords(slot: string, chain: string, stream: AuditStream, index: number): Promise<OpenFile> {
+  /** Opens records file `index`, or, for a writer's first batch, the file after every one already there. */
+  #openRecords(chain: string, stream: AuditStream, index: number | undefined): AppendFile {
     const dir = join(this.dir, chain);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(join(dir, recordsFileName(stream, index)), 'a', 0o600);
-    const file = { handle, index, bytes: (await handle.stat()).size, openedAt: this.#clock() };
-    this.#files.set(slot, file);
-    return file;
-  }
-
-  async #appendTo(slot: string, dir: string, name: string, text: string): Promise<void> {
-    let file = this.#files.get(slot);
-    if (file === undefined) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const handle = await open(join(dir, name), 'a', 0o600);
-      file = { handle, index: 0, bytes: 0, openedAt: this.#clock() };
-      this.#files.set(slot, file);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    let next = index;
+    if (next === undefined) {
+      next = 1;
+      for (const name of readdirSync(dir)) {
+        const found = recordsFileIndex(stream, name);
+        if (found !== undefined && found >= next) next = found + 1;
+      }
     }
-    await writeDurably(file.handle, text);
+    return new AppendFile(join(dir, recordsFileName(stream, next)), next, this.#clock());
   }
-}
-
-async function writeDurably(handle: FileHandle, text: string): Promise<void> {
-  await handle.appendFile(text);
-  await handle.datasync();
 }

@@ -1,6 +1,6 @@
-import type { AuditRecord, Checkpoint } from '../record.js';
+import type { Checkpoint } from '../record.js';
 import { GroupCommit } from './group-commit.js';
-import type { RecordSink } from './record-sink.js';
+import type { RecordBatch, RecordSink } from './record-sink.js';
 
 export interface HttpForwarderOptions {
   /** The collector's endpoint for newline-delimited JSON (Fluent Bit `http` input, Vector `http_server`, ...). */
@@ -37,8 +37,9 @@ export class HttpForwarder implements RecordSink {
     this.durable = options.durable ?? true;
   }
 
-  append(_record: AuditRecord, line: string): Promise<void> {
-    return this.#batches.push(`${line}\n`);
+  /** A batch is acknowledged when the collector answered 2xx (durable at either level when `durable` is set). */
+  appendBatch(batch: RecordBatch): Promise<void> {
+    return this.#batches.push(batch.text);
   }
 
   appendCheckpoint(_checkpoint: Checkpoint, line: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
-import type { AuditRecord, Checkpoint } from '../record.js';
-import type { RecordSink } from './record-sink.js';
+import type { Checkpoint } from '../record.js';
+import type { RecordBatch, RecordSink } from './record-sink.js';
 
 /** One JSON line per record and checkpoint on stdout, for platforms that collect container output. Not durable. */
 export class StdoutSink implements RecordSink {
@@ -12,19 +12,19 @@ export class StdoutSink implements RecordSink {
     this.#out = out;
   }
 
-  append(_record: AuditRecord, line: string): Promise<void> {
-    return this.#write(line);
+  appendBatch(batch: RecordBatch): Promise<void> {
+    return this.#write(batch.text);
   }
 
   appendCheckpoint(_checkpoint: Checkpoint, line: string): Promise<void> {
-    return this.#write(line);
+    return this.#write(`${line}\n`);
   }
 
   async close(): Promise<void> {}
 
-  #write(line: string): Promise<void> {
+  #write(text: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#out.write(`${line}\n`, (error) => (error ? reject(error) : resolve()));
+      this.#out.write(text, (error) => (error ? reject(error) : resolve()));
     });
   }
 }

@@ -135,10 +135,10 @@ function isCanonicalBody(fields: Record<string, unknown>, body: string): boolean
 
 /**
  * The order in which the writer writes a checkpoint's keys, each once: its fields in the order of `Checkpoint`, a
- * restart mark (when there is one, its own keys sorted) after `kid`, and the signature last.
+ * restart mark (when there is one, its own keys sorted) after `final`, and the signature last.
  */
 const CHECKPOINT_ORDER = 'v,type,chain,stream,seq,head,ts,everyMs,everyRecords,prevCheckpoint,final,kid,sig';
-const RESTART_CHECKPOINT_ORDER = CHECKPOINT_ORDER.replace(',sig', ',restart,sig');
+const RESTART_CHECKPOINT_ORDER = CHECKPOINT_ORDER.replace(',final,', ',final,restart,');
 
 function isCanonicalCheckpoint(text: string, fields: Record<string, unknown>): boolean {
   const order = Object.keys(fields).join(',');

@@ -139,8 +139,8 @@ export class LogBuilder {
       everyRecords: this.everyRecords,
       prevCheckpoint: state.checkpointHash,
       final: options.final ?? false,
-      kid: this.keys.signingKid,
       ...(options.restart ? { restart: options.restart } : {}),
+      kid: this.keys.signingKid,
     } as Omit<Checkpoint, 'sig'>;
     const checkpoint = {
       ...unsigned,

@@ -82,7 +82,11 @@ describe('PHI-AUDIT-01 the witness finds what was cut from the log', () => {
         probes += 1;
       }
     }
-    assert.equal(probes, 12, 'four access and two admin checkpoints in each of two chains');
+    assert.equal(
+      probes,
+      16,
+      'five access and three admin checkpoints in each of two chains (one of each stream at open)',
+    );
   });
 
   test("each cut of a stream's tail together with its checkpoints: the log alone may pass, the witness does not", async () => {

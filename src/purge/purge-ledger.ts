@@ -89,6 +89,8 @@ export class PurgeLedger {
    */
   latestKnown(targets: readonly string[]): number | undefined {
     const shared = this.#options.shared;
+    // An unshared store that never saw a purge here (the common embedded case) has nothing to look up.
+    if (!shared && this.#known.size === 0) return Number.NEGATIVE_INFINITY;
     const now = shared ? this.#options.clock() : 0;
     let latest = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < targets.length; i++) {

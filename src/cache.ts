@@ -12,7 +12,7 @@ import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
 import { NoncePool } from './crypto/nonce-pool.js';
-import { decodePayload, encodePayload, type SealedPayload } from './crypto/payload-codec.js';
+import { decodePayload, PayloadEncoder, type SealedPayload } from './crypto/payload-codec.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
 import { checkedKeyProvider } from './keys/checked-provider.js';
 import { DataKeys } from './keys/data-keys.js';
@@ -111,6 +111,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #ledger: PurgeLedger;
   readonly #purges: Purges;
   readonly #nonces = new NoncePool();
+  readonly #payloads = new PayloadEncoder();
   readonly #fills = new SingleFlight<FillResult>();
   readonly #factoryTimeoutMs: number;
   #closed = false;
@@ -427,16 +428,18 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       };
     }
     const expiresAt = now + decision.ttlMs;
-    const plaintext = encodePayload(json, createdAt, expiresAt, storeTags);
     // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
     const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
+    // The plaintext exists only within this synchronous step: encoded, sealed and zeroed (see PayloadEncoder).
     const seal = (dek: CachedDek) =>
-      sealEnvelope(
-        dek.key,
-        { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
-        entry.binding,
-        plaintext,
-        this.#nonces.take(),
+      this.#payloads.with(json, createdAt, expiresAt, storeTags, (plaintext) =>
+        sealEnvelope(
+          dek.key,
+          { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
+          entry.binding,
+          plaintext,
+          this.#nonces.take(),
+        ),
       );
     let sealed: { dek: CachedDek; result: Buffer };
     try {
@@ -459,8 +462,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         receipt: await this.#failWrite(op, failureOf(error), error, null, receipt),
         stored: decision,
       };
-    } finally {
-      plaintext.fill(0);
     }
     const { dek, result: envelope } = sealed;
     try {

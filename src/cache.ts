@@ -87,8 +87,8 @@ interface FillStart {
 type FillResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 const ALLOW_PURGE = { effect: 'allow', rule: 'POL-PURGE-01' } as const;
-/** Entries whose names are kept derived together (see EntryNameMemo); a few hundred bytes each. */
-const ENTRY_NAMES_HELD = 32_768;
+/** Entries whose names are kept derived together (see EntryNameMemo), about half a KiB each: above a 10,000-entry hot set. */
+const ENTRY_NAMES_HELD = 16_384;
 const NO_CALLER_TAGS: readonly [string, string][] = Object.freeze([]);
 const NO_TAG_KINDS: readonly string[] = Object.freeze([]);
 /** Extra memory of a purge past the longest cap, for clock skew between instances. */

@@ -12,12 +12,12 @@ import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
 import { NoncePool } from './crypto/nonce-pool.js';
-import { decodePayload, encodePayload, type SealedPayload } from './crypto/payload-codec.js';
+import { decodePayload, PayloadEncoder, type SealedPayload } from './crypto/payload-codec.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
 import { checkedKeyProvider } from './keys/checked-provider.js';
 import { DataKeys } from './keys/data-keys.js';
 import { type CachedDek, DekCache } from './keys/dek-cache.js';
-import { entryKey, scopeTags } from './keys/entry-names.js';
+import { EntryNameMemo, type EntryNames } from './keys/entry-names.js';
 import type { KeyProvider } from './keys/key-provider.js';
 import { withLiveKey } from './keys/live-key.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
@@ -74,6 +74,7 @@ interface EntryOp {
   readonly key: string;
   readonly decision: Allowed;
   readonly storeKey: string;
+  readonly entry: EntryNames;
 }
 
 /** Where a getOrSet fill started: its data is as old as this, and purges after it must win. */
@@ -86,6 +87,10 @@ interface FillStart {
 type FillResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 const ALLOW_PURGE = { effect: 'allow', rule: 'POL-PURGE-01' } as const;
+/** Entries whose names are kept derived together (see EntryNameMemo), about half a KiB each: above a 10,000-entry hot set. */
+const ENTRY_NAMES_HELD = 16_384;
+const NO_CALLER_TAGS: readonly [string, string][] = Object.freeze([]);
+const NO_TAG_KINDS: readonly string[] = Object.freeze([]);
 /** Extra memory of a purge past the longest cap, for clock skew between instances. */
 const PURGE_GRACE_MS = 60_000;
 
@@ -99,12 +104,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #audit: CacheAuditor;
   readonly #clock: () => number;
   readonly #names: NameKeyring;
+  readonly #entries = new EntryNameMemo(ENTRY_NAMES_HELD);
   readonly #dekCache: DekCache;
   readonly #dataKeys: DataKeys;
   readonly #keys: KeyProvider;
   readonly #ledger: PurgeLedger;
   readonly #purges: Purges;
   readonly #nonces = new NoncePool();
+  readonly #payloads = new PayloadEncoder();
   readonly #fills = new SingleFlight<FillResult>();
   readonly #factoryTimeoutMs: number;
   #closed = false;
@@ -177,7 +184,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
-    const op = await this.#decideRead(ref, ctx, 'get');
+    const op = this.#decideRead(ref, ctx, 'get');
+    if (op instanceof Promise) return op;
     return (await this.#read(op)) as T | undefined;
   }
 
@@ -197,7 +205,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     checkRef(ref);
     checkContext(ctx);
     if (typeof factory !== 'function') throw new TypeError('getOrSet needs a factory function');
-    const op = await this.#decideRead(ref, ctx, 'get');
+    const op = this.#decideRead(ref, ctx, 'get');
+    if (op instanceof Promise) return op;
     const coalesced = this.#fills.has(op.storeKey);
     let abandoned = false;
     const flight = this.#fills.run(op.storeKey, () => this.#fill(op, factory, options, () => abandoned), {
@@ -232,7 +241,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#assertOpen();
     checkRef(ref);
     checkContext(ctx);
-    const op = await this.#decideRead(ref, ctx, 'delete');
+    const op = this.#decideRead(ref, ctx, 'delete');
+    if (op instanceof Promise) return op;
     let deleted: boolean;
     try {
       deleted = await this.#purges.entry(op.names, op.storeKey);
@@ -292,6 +302,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#dekCache.clear();
+    this.#entries.clear();
     this.#names.close();
     this.#ledger.clear();
     await this.#keys.close?.();
@@ -304,17 +315,21 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     if (this.#closed) throw new TypeError('this PhiCache is closed');
   }
 
-  /** The policy's read decision for an entry; a refusal is audited and thrown. */
-  async #decideRead(ref: EntryRef, ctx: AccessContext, action: 'get' | 'delete'): Promise<EntryOp> {
+  /**
+   * The policy's read decision for an entry, with the entry's names; a refusal is audited and thrown, by the
+   * promise returned instead. Synchronous when allowed: a hit should not wait a turn for a decision already made.
+   */
+  #decideRead(ref: EntryRef, ctx: AccessContext, action: 'get' | 'delete'): EntryOp | Promise<never> {
     const names = this.#names.forTenant(ctx.tenant);
-    const key = names.reference(ref.class, ref.resource, ref.id);
     const decision = this.#policy.decideRead(
       { className: ref.class, scope: ctx, principal: ctx.principal, purpose: ctx.purpose },
       this.#clock(),
     );
-    if (decision.effect === 'deny') return this.#refuse(action, ref, ctx, key, decision);
-    const storeKey = entryKey(names, decision.dataClass, ref.resource, ref.id, ctx);
-    return { ref, ctx, names, key, decision, storeKey };
+    if (decision.effect === 'deny') {
+      return this.#refuse(action, ref, ctx, names.reference(ref.class, ref.resource, ref.id), decision);
+    }
+    const entry = this.#entries.of(names, ctx.tenant, decision.dataClass, ref.resource, ref.id, ctx);
+    return { ref, ctx, names, key: entry.reference, decision, storeKey: entry.storeKey, entry };
   }
 
   /** The leader of a getOrSet: read, else call the factory and write what the policy lets through. */
@@ -347,13 +362,12 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     options: SetOptions,
     fill: FillStart | undefined,
   ): Promise<{ receipt: WriteReceipt; stored: { readonly value: unknown } }> {
-    const tags = Object.entries(options.tags ?? {});
+    const tags = options.tags === undefined ? NO_CALLER_TAGS : Object.entries(options.tags);
     if (tags.some(([, tagValue]) => typeof tagValue !== 'string')) {
       throw new TypeError('tag values must be strings');
     }
     const now = this.#clock();
     const names = this.#names.forTenant(ctx.tenant);
-    const key = names.reference(ref.class, ref.resource, ref.id);
     const decision = this.#policy.decideWrite(
       {
         className: ref.class,
@@ -362,25 +376,21 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         principal: ctx.principal,
         purpose: ctx.purpose,
         value,
-        tagKinds: tags.map(([kind]) => kind),
+        tagKinds: tags.length === 0 ? NO_TAG_KINDS : tags.map(([kind]) => kind),
       },
       now,
     );
-    if (decision.effect === 'deny') return this.#refuse('set', ref, ctx, key, decision);
+    if (decision.effect === 'deny') {
+      return this.#refuse('set', ref, ctx, names.reference(ref.class, ref.resource, ref.id), decision);
+    }
     const dataClass = decision.dataClass;
-    const op: EntryOp = {
-      ref,
-      ctx,
-      names,
-      key,
-      decision,
-      storeKey: entryKey(names, dataClass, ref.resource, ref.id, ctx),
-    };
-    const storeTags = [
-      names.tenantTag,
-      ...scopeTags(names, dataClass, ctx),
-      ...tags.map(([kind, tagValue]) => names.tag(kind, tagValue)),
-    ];
+    const entry = this.#entries.of(names, ctx.tenant, dataClass, ref.resource, ref.id, ctx);
+    const key = entry.reference;
+    const op: EntryOp = { ref, ctx, names, key, decision, storeKey: entry.storeKey, entry };
+    const storeTags =
+      tags.length === 0
+        ? entry.baseTags
+        : [...entry.baseTags, ...tags.map(([kind, tagValue]) => names.tag(kind, tagValue))];
     const receipt = (stored: boolean): WriteReceipt => ({
       stored,
       rule: decision.rule,
@@ -393,14 +403,14 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
 
     // PHI-PURGE-01: a fill loses to every purge of its names since it started, here or (as far as this instance
     // has read) elsewhere; a plain write only needs to know whether its tenant was shredded meanwhile.
-    let purgedAt: number;
-    try {
-      purgedAt = await this.#ledger.latest(
-        names,
-        fill === undefined ? [names.tenantTag] : [...storeTags, op.storeKey],
-      );
-    } catch (error) {
-      return { receipt: await this.#failWrite(op, 'store', error, null, receipt), stored: decision };
+    const purgeTargets = fill === undefined ? [names.tenantTag] : [...storeTags, op.storeKey];
+    let purgedAt = this.#ledger.latestKnown(purgeTargets);
+    if (purgedAt === undefined) {
+      try {
+        purgedAt = await this.#ledger.latest(names, purgeTargets);
+      } catch (error) {
+        return { receipt: await this.#failWrite(op, 'store', error, null, receipt), stored: decision };
+      }
     }
     this.#dataKeys.observeShred(ctx.tenant, this.#ledger.known(names.tenantTag));
     if (
@@ -418,22 +428,30 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       };
     }
     const expiresAt = now + decision.ttlMs;
-    const plaintext = encodePayload(json, createdAt, expiresAt, storeTags);
     // An exception may raise the cap above the class's: the data key record must outlive the longest entry.
     const longestTtlMs = Math.max(dataClass.maxTtlMs, decision.ttlMs);
+    // The plaintext exists only within this synchronous step: encoded, sealed and zeroed (see PayloadEncoder).
+    const seal = (dek: CachedDek) =>
+      this.#payloads.with(json, createdAt, expiresAt, storeTags, (plaintext) =>
+        sealEnvelope(
+          dek.key,
+          { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
+          entry.binding,
+          plaintext,
+          this.#nonces.take(),
+        ),
+      );
     let sealed: { dek: CachedDek; result: Buffer };
     try {
-      sealed = await withLiveKey(
-        () => this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, longestTtlMs, now),
-        (dek) =>
-          sealEnvelope(
-            dek.key,
-            { expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
-            { tenant: ctx.tenant, className: dataClass.name, storeKey: op.storeKey },
-            plaintext,
-            this.#nonces.take(),
-          ),
-      );
+      // A key held in memory is checked and used in this one synchronous step; otherwise withLiveKey loads it.
+      const held = this.#dataKeys.heldForSealing(ctx.tenant, dataClass.name, now);
+      sealed =
+        held !== undefined && !held.evicted
+          ? { dek: held, result: seal(held) }
+          : await withLiveKey(
+              () => this.#dataKeys.forSealing(ctx.tenant, names, dataClass.name, longestTtlMs, now),
+              seal,
+            );
     } catch (error) {
       if (error instanceof PhiCacheError && error.code === 'ERR_KEY_NOT_FOUND') {
         // The tenant was shredded while its data key was being made or loaded: this write lost to the purge.
@@ -444,8 +462,6 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
         receipt: await this.#failWrite(op, failureOf(error), error, null, receipt),
         stored: decision,
       };
-    } finally {
-      plaintext.fill(0);
     }
     const { dek, result: envelope } = sealed;
     try {
@@ -469,21 +485,24 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
 
   /** Reads, opens and checks one entry; every outcome is audited. Resolves to the value, or undefined for a miss. */
   async #read(op: EntryOp): Promise<unknown> {
-    const { names, decision, storeKey, ctx } = op;
+    const { names, decision, storeKey, ctx, entry } = op;
     const dataClass = decision.dataClass;
-    const miss = async (code?: PhiCacheErrorCode, dek: CachedDek | null = null) => {
-      await this.#record('get', op, dek, code ? { result: 'miss', code } : { result: 'miss' });
-      return undefined;
-    };
-    // The purges this entry surely carries are looked up together with the entry itself.
-    const knownNames = [names.tenantTag, ...scopeTags(names, dataClass, ctx), storeKey];
+    const miss = (code?: PhiCacheErrorCode, dek: CachedDek | null = null) => this.#miss(op, code, dek);
+    // The purges this entry surely carries are looked up together with the entry itself (when a store marker is
+    // due; otherwise what this instance knows answers at once).
+    const knownNames = entry.purgeNames;
     let stored: StoredEntry | undefined;
-    let purgedAt: number;
+    let purgedAt: number | undefined;
     try {
-      [stored, purgedAt] = await Promise.all([
-        this.#storedEntry(storeKey),
-        this.#ledger.latest(names, knownNames),
-      ]);
+      purgedAt = this.#ledger.latestKnown(knownNames);
+      if (purgedAt === undefined) {
+        [stored, purgedAt] = await Promise.all([
+          this.#storedEntry(storeKey),
+          this.#ledger.latest(names, knownNames),
+        ]);
+      } else {
+        stored = await this.#storedEntry(storeKey);
+      }
     } catch (error) {
       this.emit('store-error', { operation: 'get', className: op.ref.class, cause: error });
       return miss('ERR_STORE_UNAVAILABLE');
@@ -511,24 +530,25 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       if (response !== 'use-held-keys') return this.#failRead(op, response, down, miss);
     }
     const id = envelope.header.dekId.toString('hex');
+    const open = (dek: CachedDek): { plaintext: Buffer } | { error: unknown } => {
+      try {
+        return { plaintext: openEnvelope(dek.key, envelope, entry.binding) };
+      } catch (error) {
+        return { error };
+      }
+    };
     let opened: { dek: CachedDek; result: { plaintext: Buffer } | { error: unknown } };
     try {
-      opened = await withLiveKey(
-        () => this.#dataKeys.forOpening(ctx.tenant, names, dataClass.name, envelope.header.epoch, id, now),
-        (dek) => {
-          try {
-            return {
-              plaintext: openEnvelope(dek.key, envelope, {
-                tenant: ctx.tenant,
-                className: dataClass.name,
-                storeKey,
-              }),
-            };
-          } catch (error) {
-            return { error };
-          }
-        },
-      );
+      // A key held in memory is checked and used in this one synchronous step; otherwise withLiveKey loads it.
+      const held = this.#dataKeys.heldForOpening(ctx.tenant, dataClass.name, id, now);
+      opened =
+        held !== undefined && !held.evicted
+          ? { dek: held, result: open(held) }
+          : await withLiveKey(
+              () =>
+                this.#dataKeys.forOpening(ctx.tenant, names, dataClass.name, envelope.header.epoch, id, now),
+              open,
+            );
     } catch (error) {
       if (
         error instanceof PhiCacheError &&
@@ -576,8 +596,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       return miss('ERR_POLICY_TTL_EXCEEDED', dek);
     }
     // PHI-PURGE-01: an entry older than a purge of any name it carries is refused, wherever it came from.
-    const otherTags = payload.tags.filter((tag) => !knownNames.includes(tag));
-    if (otherTags.length > 0) {
+    // Most entries carry only the names already checked: no array is made for them.
+    const otherTags = payload.tags.some((tag) => !knownNames.includes(tag))
+      ? payload.tags.filter((tag) => !knownNames.includes(tag))
+      : undefined;
+    if (otherTags !== undefined) {
       try {
         purgedAt = Math.max(purgedAt, await this.#ledger.latest(names, otherTags));
       } catch (error) {
@@ -596,7 +619,12 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   async #storedEntry(storeKey: string): Promise<StoredEntry | undefined> {
     if (this.#store.getEntry !== undefined) return this.#store.getEntry(storeKey);
     const value = await this.#store.get(storeKey);
-    return value === undefined ? undefined : { value, carries: () => true };
+    return value === undefined ? undefined : { value, carries: carriesWhatItSeals };
+  }
+
+  async #miss(op: EntryOp, code: PhiCacheErrorCode | undefined, dek: CachedDek | null): Promise<undefined> {
+    await this.#record('get', op, dek, code ? { result: 'miss', code } : { result: 'miss' });
+    return undefined;
   }
 
   /**
@@ -728,6 +756,11 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       outcome,
     });
   }
+}
+
+/** A store without tag bookkeeping of its own reaches an entry by its sealed tags: there is nothing to disagree. */
+function carriesWhatItSeals(): boolean {
+  return true;
 }
 
 /** Data-key errors come typed from the key path; anything else came from the store below it. */

@@ -11,6 +11,7 @@ export {
   MIN_ENVELOPE_BYTES,
   openEnvelope,
   type ParsedEnvelope,
+  PreparedBinding,
   parseEnvelope,
   sealEnvelope,
   TAG_BYTES,

@@ -22,10 +22,49 @@ export function encodePayload(
   expiresAt: number,
   tags: readonly string[],
 ): Buffer {
-  return Buffer.from(
-    `{"createdAt":${createdAt},"expiresAt":${expiresAt},"tags":${JSON.stringify(tags)},"v":${json}}`,
-    'utf8',
-  );
+  return Buffer.from(payloadText(json, createdAt, expiresAt, tags), 'utf8');
+}
+
+function payloadText(json: string, createdAt: number, expiresAt: number, tags: readonly string[]): string {
+  return `{"createdAt":${createdAt},"expiresAt":${expiresAt},"tags":${JSON.stringify(tags)},"v":${json}}`;
+}
+
+/** The scratch buffer starts at 4 KiB and grows up to 64 KiB; a larger payload gets a buffer of its own. */
+const SCRATCH_START_BYTES = 4 * 1024;
+const SCRATCH_MAX_BYTES = 64 * 1024;
+
+/**
+ * Encodes payloads into one buffer that a cache reuses for every write, so that sealing a value allocates no
+ * plaintext buffer: each write encodes, seals and zeroes its bytes in one synchronous step, so no other write ever
+ * finds them there, and the buffer holds only zeros between writes.
+ */
+export class PayloadEncoder {
+  #scratch: Buffer = Buffer.alloc(SCRATCH_START_BYTES);
+
+  /** Calls `use` with the encoded payload (see encodePayload), which is zeroed when `use` returns or throws. */
+  with<T>(
+    json: string,
+    createdAt: number,
+    expiresAt: number,
+    tags: readonly string[],
+    use: (plaintext: Buffer) => T,
+  ): T {
+    const text = payloadText(json, createdAt, expiresAt, tags);
+    // A UTF-16 code unit never takes more than 3 bytes of UTF-8, so a text within a third of the buffer fits.
+    const needed = text.length * 3;
+    if (needed > this.#scratch.length && needed <= SCRATCH_MAX_BYTES) {
+      this.#scratch = Buffer.alloc(Math.min(SCRATCH_MAX_BYTES, Math.max(needed, 2 * this.#scratch.length)));
+    }
+    const plaintext =
+      needed <= this.#scratch.length
+        ? this.#scratch.subarray(0, this.#scratch.write(text, 0, 'utf8'))
+        : Buffer.from(text, 'utf8');
+    try {
+      return use(plaintext);
+    } finally {
+      plaintext.fill(0);
+    }
+  }
 }
 
 /**

@@ -58,6 +58,19 @@ export class DataKeys {
     return Math.floor(now / this.#options.epochMs);
   }
 
+  /**
+   * The DEK held in memory to seal one new entry with, counted against its message budget, or undefined when it
+   * must be loaded or made (then call `forSealing`). Synchronous, so the caller can check and use it in one step.
+   */
+  heldForSealing(tenant: string, className: string, now: number): CachedDek | undefined {
+    return this.#options.cache.takeForSealing(tenant, className, this.epochAt(now), now);
+  }
+
+  /** The DEK held in memory that sealed an entry, or undefined when it must be loaded (then call `forOpening`). */
+  heldForOpening(tenant: string, className: string, id: string, now: number): CachedDek | undefined {
+    return this.#options.cache.get(tenant, className, id, now);
+  }
+
   /** The DEK to seal one new entry with, counted against its message budget. */
   async forSealing(tenant: string, names: TenantNames, className: string, maxTtlMs: number, now: number) {
     const epoch = this.epochAt(now);

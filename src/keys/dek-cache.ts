@@ -4,6 +4,8 @@
  * messages per key) and by count. Every key that leaves the cache is zeroed.
  */
 
+import { Lru } from '../runtime/lru.js';
+
 export interface DekCacheOptions {
   /** How long an unwrapped key may be used, in ms. Default 15 minutes; at least 1. */
   readonly maxAgeMs?: number;
@@ -53,8 +55,11 @@ export function resolveDekCacheOptions(options: DekCacheOptions = {}): ResolvedD
 
 export class DekCache {
   readonly #options: ResolvedDekCacheOptions;
-  /** By (tenant, class, id); Map order is least recently used first. */
-  readonly #byId = new Map<string, CachedDek>();
+  /**
+   * By (tenant, class, id), bounded by count with a second chance for keys used since the last eviction (CLOCK):
+   * a hit only sets a flag, where reordering a Map cost a delete and a set on every seal and open.
+   */
+  readonly #byId: Lru<string, CachedDek>;
   /** The key new writes seal with, by (tenant, class, epoch). */
   readonly #current = new Map<string, CachedDek>();
   /** Keys whose sealing budget this process spent: they may open entries again but never seal another. */
@@ -62,6 +67,7 @@ export class DekCache {
 
   constructor(options: DekCacheOptions = {}) {
     this.#options = resolveDekCacheOptions(options);
+    this.#byId = new Lru(this.#options.maxEntries, (_slot, dek) => this.#forget(dek));
   }
 
   get size(): number {
@@ -77,8 +83,6 @@ export class DekCache {
       this.#evict(slot, dek);
       return undefined;
     }
-    this.#byId.delete(slot);
-    this.#byId.set(slot, dek);
     return dek;
   }
 
@@ -110,18 +114,15 @@ export class DekCache {
     const slot = idSlot(dek.tenant, dek.className, dek.id);
     const previous = this.#byId.get(slot);
     if (previous !== undefined && previous !== dek) this.#evict(slot, previous);
+    // Past maxEntries the Lru drops one key that was not used lately, and #forget zeroes it.
     this.#byId.set(slot, dek);
     if (sealing) this.#current.set(currentSlot(dek.tenant, dek.className, dek.epoch), dek);
-    while (this.#byId.size > this.#options.maxEntries) {
-      const [oldestSlot, oldest] = this.#byId.entries().next().value as [string, CachedDek];
-      this.#evict(oldestSlot, oldest);
-    }
   }
 
   /** Drops and zeroes every key of a tenant (crypto-shredding of the in-memory copies). */
   evictTenant(tenant: string): number {
     let count = 0;
-    for (const [slot, dek] of [...this.#byId]) {
+    for (const [slot, dek] of [...this.#byId.entries()]) {
       if (dek.tenant === tenant) {
         this.#evict(slot, dek);
         count += 1;
@@ -131,11 +132,16 @@ export class DekCache {
   }
 
   clear(): void {
-    for (const [slot, dek] of [...this.#byId]) this.#evict(slot, dek);
+    for (const [slot, dek] of [...this.#byId.entries()]) this.#evict(slot, dek);
   }
 
   #evict(slot: string, dek: CachedDek): void {
     this.#byId.delete(slot);
+    this.#forget(dek);
+  }
+
+  /** Zeroes a key that left #byId (evicted for room, or deleted by #evict). */
+  #forget(dek: CachedDek): void {
     const current = currentSlot(dek.tenant, dek.className, dek.epoch);
     if (this.#current.get(current) === dek) this.#current.delete(current);
     dek.evicted = true;

@@ -1,4 +1,6 @@
+import { PreparedBinding } from '../crypto/envelope.js';
 import type { DataClass } from '../policy/policy.js';
+import { Lru } from '../runtime/lru.js';
 import type { TenantNames } from './tenant-names.js';
 
 /** The scope parts of a context that a class may require. */
@@ -28,4 +30,66 @@ export function scopeTags(names: TenantNames, dataClass: DataClass, scope: Scope
   if (dataClass.scope.includes('session') && scope.session !== undefined)
     tags.push(names.scope('session', scope.session));
   return tags;
+}
+
+/** Every name one operation on an entry needs, derived together. */
+export interface EntryNames {
+  /** The reference hash recorded in the audit trail. */
+  readonly reference: string;
+  readonly storeKey: string;
+  /** The tags every write of the entry carries whatever its caller tags: the tenant's tag, then its scope tags. */
+  readonly baseTags: readonly string[];
+  /** The purges a read of the entry surely has to check: its base tags, then the entry itself. */
+  readonly purgeNames: readonly string[];
+  /** The envelope's associated data for (tenant, class, store key), encoded once. */
+  readonly binding: PreparedBinding;
+}
+
+/**
+ * The names of hot entries, remembered whole. Each name is an HMAC memoized by TenantNames already, but an operation
+ * asked for three or four of them, and each memo lookup builds and hashes a string of its own; one lookup here
+ * replaces them, and the envelope binding is encoded once per entry rather than per seal and open. Bounded like
+ * every memo (CLOCK), and keyed by length-prefixed parts so that no two entries share a slot.
+ */
+export class EntryNameMemo {
+  readonly #memo: Lru<string, EntryNames>;
+
+  constructor(maxEntries: number) {
+    this.#memo = new Lru(maxEntries);
+  }
+
+  of(
+    names: TenantNames,
+    tenant: string,
+    dataClass: DataClass,
+    resource: string,
+    id: string,
+    scope: ScopeParts,
+  ): EntryNames {
+    const user = dataClass.scope.includes('user') ? scope.user : undefined;
+    const session = dataClass.scope.includes('session') ? scope.session : undefined;
+    const slot = `${tenant.length}:${tenant}${dataClass.name.length}:${dataClass.name}${resource.length}:${resource}${id.length}:${id}${part(user)}${part(session)}`;
+    const known = this.#memo.get(slot);
+    if (known !== undefined) return known;
+    const storeKey = entryKey(names, dataClass, resource, id, scope);
+    const baseTags = Object.freeze([names.tenantTag, ...scopeTags(names, dataClass, scope)]);
+    const made: EntryNames = Object.freeze({
+      reference: names.reference(dataClass.name, resource, id),
+      storeKey,
+      baseTags,
+      purgeNames: Object.freeze([...baseTags, storeKey]),
+      binding: PreparedBinding.of({ tenant, className: dataClass.name, storeKey }),
+    });
+    this.#memo.set(slot, made);
+    return made;
+  }
+
+  clear(): void {
+    this.#memo.clear();
+  }
+}
+
+/** An optional scope part in a memo slot: absent and empty are different parts. */
+function part(value: string | undefined): string {
+  return value === undefined ? '-' : `${value.length}:${value}`;
 }

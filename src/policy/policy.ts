@@ -237,8 +237,8 @@ export class Policy {
     };
 
     const own = fits(undefined);
-    const candidates = this.exceptions.filter((exception) => exception.className === dataClass.name);
     if (own !== undefined && !isRead) return { effect: 'allow', ttlMs: own, exceptionId: undefined };
+    const candidates = this.exceptions.filter((exception) => exception.className === dataClass.name);
 
     let best: { ttlMs: number; exception: PolicyException } | undefined;
     let expired: PolicyException | undefined;
@@ -317,6 +317,8 @@ function toException(doc: PolicyExceptionDocument): PolicyException {
 }
 
 function checkScope(dataClass: DataClass, scope: AccessScope): Deny | undefined {
+  // Every decision runs this: the list of what is missing is only made when something is.
+  if (dataClass.scope.every((part) => isPresent(scope[part]))) return undefined;
   const missing = dataClass.scope.filter((part) => !isPresent(scope[part]));
   if (missing.length === 0) return undefined;
   return deny(
@@ -330,7 +332,7 @@ function checkContext(
   dataClass: DataClass,
   request: { principal: string | undefined; purpose: string | undefined },
 ): Deny | undefined {
-  if (!dataClass.phi) return undefined;
+  if (!dataClass.phi || (isPresent(request.principal) && isPresent(request.purpose))) return undefined;
   const missing = [
     isPresent(request.principal) ? undefined : 'principal',
     isPresent(request.purpose) ? undefined : 'purpose',
@@ -442,9 +444,23 @@ function serialize(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
-  // A text shorter than twice the bound cannot hold that many open brackets: most values skip the scan.
+  // A text shorter than twice the bound cannot hold that many open brackets, nor can one with fewer of them
+  // (counted natively, strings included, which only overcounts): most values skip the scan.
   if (json === undefined || json.length <= 2 * MAX_VALUE_DEPTH) return json;
+  if (openBracketsAtMost(json, MAX_VALUE_DEPTH)) return json;
   return nestingDepth(json) <= MAX_VALUE_DEPTH ? json : undefined;
+}
+
+/** Whether the text holds at most `bound` of `{` and `[` together, anywhere. */
+function openBracketsAtMost(json: string, bound: number): boolean {
+  let seen = 0;
+  for (const bracket of ['{', '[']) {
+    for (let at = json.indexOf(bracket); at !== -1; at = json.indexOf(bracket, at + 1)) {
+      seen += 1;
+      if (seen > bound) return false;
+    }
+  }
+  return true;
 }
 
 /** The deepest nesting of objects and arrays in JSON text, brackets inside strings not counted. */

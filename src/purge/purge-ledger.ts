@@ -82,6 +82,29 @@ export class PurgeLedger {
     return false;
   }
 
+  /**
+   * The latest purge of any of `targets` when no store marker of theirs is due to be read again (always, on a
+   * store nobody shares), -Infinity for none; undefined when one is due, and then only `latest` answers.
+   * Synchronous, so the common case costs no promise.
+   */
+  latestKnown(targets: readonly string[]): number | undefined {
+    const shared = this.#options.shared;
+    // An unshared store that never saw a purge here (the common embedded case) has nothing to look up.
+    if (!shared && this.#known.size === 0) return Number.NEGATIVE_INFINITY;
+    const now = shared ? this.#options.clock() : 0;
+    let latest = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < targets.length; i++) {
+      const known = this.#known.get(targets[i]!);
+      if (known === undefined) {
+        if (shared) return undefined;
+        continue;
+      }
+      if (shared && now - known.checkedAt >= this.#options.refreshMs) return undefined;
+      if (known.purgedAt > latest) latest = known.purgedAt;
+    }
+    return latest;
+  }
+
   /** The latest purge of any of `targets` known now, reading the store's markers that are due; -Infinity for none. */
   async latest(names: TenantNames, targets: readonly string[]): Promise<number> {
     const now = this.#options.clock();

@@ -47,6 +47,11 @@ export class ExpiryHeap {
     this.#down(last.index);
   }
 
+  /** Whether some key's time is at or before `now`. */
+  due(now: number): boolean {
+    return this.#slots.length > 0 && this.#slots[0]!.at <= now;
+  }
+
   /** Removes and returns the keys whose time is at or before `now`, earliest first. */
   popExpired(now: number): string[] {
     const out: string[] = [];

@@ -168,6 +168,8 @@ export class MemoryStore implements CacheStore {
   /** Frees every expired entry now; runs on a timer, and may be called to free memory at once. */
   sweep(): number {
     const now = this.#clock();
+    // Every write sweeps: when nothing is due, that costs one comparison.
+    if (!this.#expiry.due(now)) return 0;
     let freed = 0;
     for (const key of this.#expiry.popExpired(now)) {
       const entry = this.#held(key);
@@ -212,7 +214,9 @@ export class MemoryStore implements CacheStore {
     const copy = Buffer.allocUnsafeSlow(value.length);
     value.copy(copy);
     const entry: Entry = { value: copy, expiresAt: this.#clock() + options.ttlMs, tags, bytes, keyRecord };
-    if (previous !== undefined) this.#remove(key, previous);
+    // An overwrite with the same tags (the usual one) leaves the key in its tag sets rather than out and back in.
+    const retagged = previous === undefined || !sameTags(previous.tags, tags);
+    if (previous !== undefined) this.#remove(key, previous, retagged);
     if (keyRecord) {
       this.#keyRecords.set(key, entry);
       this.#keyRecordBytes += bytes;
@@ -220,10 +224,12 @@ export class MemoryStore implements CacheStore {
       this.#entries.set(key, entry);
     }
     this.#bytes += bytes;
-    for (const tag of tags) {
-      const keys = this.#tags.get(tag);
-      if (keys === undefined) this.#tags.set(tag, new Set([key]));
-      else keys.add(key);
+    if (retagged) {
+      for (const tag of tags) {
+        const keys = this.#tags.get(tag);
+        if (keys === undefined) this.#tags.set(tag, new Set([key]));
+        else keys.add(key);
+      }
     }
     this.#expiry.set(key, entry.expiresAt);
     // Only entries are evicted; the room check above keeps key records alone within maxBytes, so this ends.
@@ -252,7 +258,8 @@ export class MemoryStore implements CacheStore {
     }
   }
 
-  #remove(key: string, entry: Entry): void {
+  /** Forgets an entry; `untag` false leaves the key in its tag sets for a write that puts it back with the same tags. */
+  #remove(key: string, entry: Entry, untag = true): void {
     if (entry.keyRecord) {
       this.#keyRecords.delete(key);
       this.#keyRecordBytes -= entry.bytes;
@@ -261,10 +268,18 @@ export class MemoryStore implements CacheStore {
     }
     this.#expiry.delete(key);
     this.#bytes -= entry.bytes;
+    if (!untag) return;
     for (const tag of entry.tags) {
       const keys = this.#tags.get(tag);
       keys?.delete(key);
       if (keys?.size === 0) this.#tags.delete(tag);
     }
   }
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

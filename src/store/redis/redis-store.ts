@@ -28,6 +28,7 @@ import {
   scoreBytes,
   tagFingerprint,
   unframe,
+  WRITE_SCRIPT,
 } from './tag-index.js';
 
 export interface RedisStoreOptions {
@@ -96,6 +97,7 @@ const READ = script(READ_SCRIPT);
 const DELETE_IF_TAGGED = script(DELETE_IF_TAGGED_SCRIPT);
 const DELETE_IF_SAME = script(DELETE_IF_SAME_SCRIPT);
 const RETIRE = script(RETIRE_SCRIPT);
+const WRITE = script(WRITE_SCRIPT);
 
 /**
  * The CacheStore on Redis (standalone, Sentinel, Cluster) over the narrow `RedisCommands` interface.
@@ -111,6 +113,8 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
   readonly #commands: RedisCommands;
   readonly #breaker: CircuitBreaker;
   readonly #deadlines: DeadlineTracker;
+  /** Whether every key is on the one server these commands speak to; learnt at the first tagged write. */
+  #oneServer: boolean | undefined;
   #closed = false;
 
   constructor(commands: RedisCommands, options: RedisStoreOptions = {}) {
@@ -283,6 +287,22 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     const tags = options.tags === undefined ? [] : [...new Set(options.tags)];
     if (tags.length > MAX_TAGS) throw new RangeError(`a redis store entry carries at most ${MAX_TAGS} tags`);
     try {
+      if (tags.length > 0 && this.#onOneServer()) {
+        const shard = shardOf(key, this.options.tagIndexShards);
+        const written = await this.#script(
+          WRITE,
+          [key, ...tags.map((tag) => shardKey(tag, shard))],
+          [
+            String(options.ttlMs),
+            String(INDEX_MARGIN_MS),
+            String(Date.now()),
+            onlyIfAbsent ? 'NX' : '',
+            value,
+            ...tags.map(tagFingerprint),
+          ],
+        );
+        return written === 1;
+      }
       // The index first: were the entry written first and the index write lost, no purge could reach the entry.
       // The shards of different tags are in different slots, so their updates go out together, not one by one;
       // the entry's frame then records the score each shard gave this write.
@@ -391,6 +411,18 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
         },
       );
     });
+  }
+
+  /**
+   * True on a standalone server or a Sentinel's master: the commands object is its own only master. A Cluster's
+   * masters are other objects, and so are those of a wrapper around the commands, which keeps the step by step path.
+   */
+  #onOneServer(): boolean {
+    if (this.#oneServer === undefined) {
+      const masters = this.#commands.masters();
+      this.#oneServer = masters.length === 1 && masters[0] === this.#commands;
+    }
+    return this.#oneServer;
   }
 
   #shardKeys(tag: string): string[] {

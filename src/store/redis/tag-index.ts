@@ -86,17 +86,28 @@ return redis.call('DEL', KEYS[1])`;
  * by someone with write access to Redis (a fingerprint flipped so a purge passes the entry by) fails this check.
  */
 export function frameCarries(raw: Buffer, tags: readonly string[]): boolean {
-  const wanted = new Set(tags);
-  if (raw.length < HEADER_BYTES || raw[0] !== FRAME_MAGIC) return wanted.size === 0;
+  const wanted = distinctCount(tags);
+  if (raw.length < HEADER_BYTES || raw[0] !== FRAME_MAGIC) return wanted === 0;
   const count = raw.readUInt16BE(1);
-  if (count !== wanted.size || raw.length < HEADER_BYTES + TAG_BYTES * count) return false;
-  const framed = new Set<string>();
-  for (let i = 0; i < count; i++) {
-    const at = HEADER_BYTES + TAG_BYTES * i;
-    framed.add(raw.subarray(at, at + FINGERPRINT_BYTES).toString('hex'));
+  if (count !== wanted || raw.length < HEADER_BYTES + TAG_BYTES * count) return false;
+  // As many framed fingerprints as distinct tags, and every tag's among them: the two sets are equal (each tag's
+  // takes a slot of its own). Compared in place, since this runs on every read: no sets, no hex strings.
+  for (const tag of tags) {
+    const fingerprint = tagFingerprint(tag);
+    let found = false;
+    for (let at = HEADER_BYTES; at < HEADER_BYTES + TAG_BYTES * count && !found; at += TAG_BYTES) {
+      found = raw.compare(fingerprint, 0, FINGERPRINT_BYTES, at, at + FINGERPRINT_BYTES) === 0;
+    }
+    if (!found) return false;
   }
-  for (const tag of wanted) if (!framed.has(tagFingerprint(tag).toString('hex'))) return false;
   return true;
+}
+
+/** How many different strings `tags` holds (a handful: compared pairwise). */
+function distinctCount(tags: readonly string[]): number {
+  let distinct = 0;
+  for (let i = 0; i < tags.length; i++) if (tags.indexOf(tags[i]!) === i) distinct += 1;
+  return distinct;
 }
 
 /** A value not framed by this store (written by something else) is passed on whole: the envelope parser refuses it. */
@@ -112,23 +123,56 @@ export function unframe(raw: Buffer): Buffer {
 const MAX_SCORE = 2 ** 52;
 
 /**
- * Indexes entry key `ARGV[1]` in shard `KEYS[1]` for a write of TTL `ARGV[2]` made at `ARGV[4]`, after dropping
- * members whose score passed more than `ARGV[3]` ago; returns the member's new score. The add and the PEXPIRE are
- * one atomic step, so no index exists without a TTL, and the index lives at least as long as its newest entry.
+ * The index step of a write, as a Lua function: indexes entry key `member` in `shard` for a write of TTL `ttl` made at
+ * `now`, after dropping members whose score passed more than `margin` ago; returns the member's new score. The add
+ * and the PEXPIRE are one atomic step, so no index exists without a TTL, and the index lives at least as long as its
+ * newest entry.
  */
-export const INDEX_SCRIPT = `local ttl = tonumber(ARGV[2])
-local margin = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - margin)
-local score = math.min(now + ttl, ${MAX_SCORE})
-local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if old then
-  old = tonumber(old)
-  if old >= score then score = old + 1 end
+const INDEX_FUNCTION = `local function index(shard, member, ttl, margin, now)
+  redis.call('ZREMRANGEBYSCORE', shard, '-inf', now - margin)
+  local score = math.min(now + ttl, ${MAX_SCORE})
+  local old = redis.call('ZSCORE', shard, member)
+  if old then
+    old = tonumber(old)
+    if old >= score then score = old + 1 end
+  end
+  redis.call('ZADD', shard, score, member)
+  if redis.call('PTTL', shard) < ttl + margin then redis.call('PEXPIRE', shard, ttl + margin) end
+  return score
+end`;
+
+/** The index step alone, for shard `KEYS[1]`: `ARGV` is member, TTL, margin, time of the write. */
+export const INDEX_SCRIPT = `${INDEX_FUNCTION}
+return index(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))`;
+
+/**
+ * A whole write where every key is on one server (standalone, Sentinel; never a Cluster, whose slots a script must
+ * not cross): the index step for each shard `KEYS[2..]`, then the framed SET of entry `KEYS[1]`, in one script. The
+ * same steps in the same order as the index scripts followed by a SET, with the same frame, but one command rather
+ * than one per tag plus one, and no moment at which the index is written and the entry not yet. `ARGV` is TTL,
+ * margin, time of the write, `NX` or empty, the envelope, then the fingerprint of each shard's tag. Returns 1 when
+ * the entry was written (0: NX found it present).
+ */
+export const WRITE_SCRIPT = `${INDEX_FUNCTION}
+local ttl = tonumber(ARGV[1])
+local margin = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local n = #KEYS - 1
+local parts = { string.char(${FRAME_MAGIC}), struct.pack('>H', n) }
+for i = 1, n do
+  local score = index(KEYS[i + 1], KEYS[1], ttl, margin, now)
+  parts[#parts + 1] = ARGV[5 + i] .. struct.pack('>d', score)
 end
-redis.call('ZADD', KEYS[1], score, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl + margin then redis.call('PEXPIRE', KEYS[1], ttl + margin) end
-return score`;
+parts[#parts + 1] = ARGV[5]
+local framed = table.concat(parts)
+local written
+if ARGV[4] == 'NX' then
+  written = redis.call('SET', KEYS[1], framed, 'PX', ttl, 'NX')
+else
+  written = redis.call('SET', KEYS[1], framed, 'PX', ttl)
+end
+if written then return 1 end
+return 0`;
 
 /**
  * One page of shard `KEYS[1]` in score order, as `member, score, ...`: `ARGV[2]` members from the first score above

@@ -65,9 +65,9 @@ export interface FastifyLikeHeaders {
  * A Fastify `onRequest` hook: routes declare what they return with `config: { phiClass: 'encrypted-phi' }`, and
  * their responses get the class's headers. `fastify.addHook('onRequest', fastifyPhiResponses(policy))`.
  */
-export function fastifyPhiResponses<Request extends FastifyLikeRoute, Reply extends FastifyLikeHeaders>(
+export function fastifyPhiResponses(
   policy: Policy,
-): (request: Request, reply: Reply) => Promise<void> {
+): (request: FastifyLikeRoute, reply: FastifyLikeHeaders) => Promise<void> {
   return async (request, reply) => {
     const config = request.routeOptions.config as { phiClass?: unknown } | undefined;
     if (typeof config?.phiClass !== 'string') return;

@@ -64,11 +64,11 @@ export interface FastifyLikeReply {
  * A Fastify `onRequest` hook: `fastify.addHook('onRequest', fastifyRateLimit(limiter))`, or in a route's own
  * `onRequest`. Same headers and answers as the connect middleware.
  */
-export function fastifyRateLimit<Request extends FastifyLikeRequest, Reply extends FastifyLikeReply>(
+export function fastifyRateLimit(
   limiter: RateLimiter,
-  options: RateLimitMiddlewareOptions<Request> = {},
-): (request: Request, reply: Reply) => Promise<Reply | undefined> {
-  const identify = options.identify ?? ((request: Request) => request.ip);
+  options: RateLimitMiddlewareOptions<FastifyLikeRequest> = {},
+): (request: FastifyLikeRequest, reply: FastifyLikeReply) => Promise<FastifyLikeReply | undefined> {
+  const identify = options.identify ?? ((request: FastifyLikeRequest) => request.ip);
   return async (request, reply) => {
     const result = await limiter.consume(identify(request) ?? 'unknown');
     for (const [name, value] of Object.entries(rateLimitHeaders(limiter.name, result)))

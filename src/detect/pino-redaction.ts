@@ -11,7 +11,7 @@ export interface PinoRedactionOptions {
 
 /** pino's `redact` option: paths with `*` wildcards, and the text that replaces what they match. */
 export interface PinoRedaction {
-  readonly paths: readonly string[];
+  readonly paths: string[];
   readonly censor: string;
 }
 

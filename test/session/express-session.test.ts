@@ -130,6 +130,28 @@ for (const backend of BACKENDS) {
         }
       });
 
+      test('a destroyed session copied back into Redis by an attacker is refused', async () => {
+        const browser = new Browser(base, COOKIE);
+        await browser.request('POST', '/login', { user: 'dr.mallory-victim' });
+        const sid = browser.sessionId();
+        const before = new Set((await opened.keys!()).map(({ key }) => key));
+        const sessionKeys = [...before].filter((key) => key.startsWith('phc:e:session-token:'));
+        const saved = new Map<string, Buffer>();
+        for (const key of sessionKeys) {
+          const value = await opened.commands!.get(key);
+          if (value !== null) saved.set(key, value);
+        }
+        assert.ok(saved.size > 0, 'the ciphertext was copied before logout');
+        assert.equal((await browser.request('POST', '/logout')).status, 204);
+        for (const [key, value] of saved) await opened.commands!.set(key, value, 600_000, false);
+        assert.equal(
+          await store.sessions.get(sid),
+          undefined,
+          'the purge marker refuses the replayed ciphertext',
+        );
+        assert.equal((await browser.request('GET', '/me')).status, 401);
+      });
+
       test('touch extends the TTL, never past the class cap', async () => {
         const sid = `touch-${backend}-session`;
         const shortCookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() };

@@ -9,7 +9,7 @@ import { nodeRedisCommands } from '../../src/store/redis/node-redis.js';
 import { scanKeys } from '../../src/store/redis/scan.js';
 import { kill, type PrivateRedis, pause, resume, sharedRedis, startRedis } from '../harness/redis.js';
 import { listen } from '../session/http-client.js';
-import { connectionOptions } from '../store/redis/bindings.js';
+import { BINDING_NAMES, BINDINGS, connectionOptions } from '../store/redis/bindings.js';
 
 const SECRET = Buffer.alloc(32, 7);
 
@@ -21,62 +21,65 @@ async function counterKeys(commands: RedisCommands): Promise<{ key: string; pttl
   return found;
 }
 
-describe('rate limiter on a Redis Cluster', () => {
-  let commands: RedisCommands;
-  before(async () => {
-    commands = await nodeRedisCommands(connectionOptions(await sharedRedis('cluster')));
-  });
-  after(() => commands.close());
+for (const binding of BINDING_NAMES)
+  describe(`rate limiter on a Redis Cluster (${binding})`, () => {
+    let commands: RedisCommands;
+    before(async () => {
+      commands = await BINDINGS[binding](connectionOptions(await sharedRedis('cluster')));
+    });
+    after(() => commands.close());
 
-  for (const algorithm of ['fixed', 'sliding'] as const) {
-    test(`${algorithm} window: exact under 2,000 concurrent requests on one key`, async () => {
+    for (const algorithm of ['fixed', 'sliding'] as const) {
+      test(`${algorithm} window: exact under 2,000 concurrent requests on one key`, async () => {
+        const limiter = new RateLimiter({
+          store: new RedisCounters(commands, { commandTimeoutMs: 10_000 }),
+          name: `exact-${algorithm}-${binding}`,
+          limit: 500,
+          windowMs: 600_000,
+          algorithm,
+          whenStoreDown: 'closed',
+          secret: SECRET,
+        });
+        const identity = `203.0.113.7-${algorithm}`;
+        const results = await Promise.all(Array.from({ length: 2_000 }, () => limiter.consume(identity)));
+        const count = (outcome: string) => results.filter((result) => result.outcome === outcome).length;
+        assert.equal(count('allowed'), 500);
+        assert.equal(count('limited'), 1_500);
+        assert.equal(count('store-unavailable'), 0);
+        const remaining = results.flatMap((result) =>
+          result.outcome === 'allowed' ? [result.remaining] : [],
+        );
+        assert.deepEqual(
+          remaining.sort((a, b) => a - b),
+          Array.from({ length: 500 }, (_, i) => i),
+          'each allowed request got its own place in the window',
+        );
+        const keys = (await counterKeys(commands)).filter(({ key }) => key === limiter.keyOf(identity));
+        assert.equal(keys.length, 1, 'one key per identity');
+        assert.ok(keys[0]!.pttl > 0 && keys[0]!.pttl <= 600_000, 'the counter expires within one window');
+        assert.ok(!keys[0]!.key.includes('203.0.113.7'), 'the identity is hashed');
+      });
+    }
+
+    test('a counter stripped of its TTL gets it back on the next request', async () => {
       const limiter = new RateLimiter({
-        store: new RedisCounters(commands, { commandTimeoutMs: 10_000 }),
-        name: `exact-${algorithm}`,
-        limit: 500,
-        windowMs: 600_000,
-        algorithm,
+        store: new RedisCounters(commands),
+        name: 'persisted',
+        limit: 5,
+        windowMs: 60_000,
         whenStoreDown: 'closed',
         secret: SECRET,
       });
-      const identity = `203.0.113.7-${algorithm}`;
-      const results = await Promise.all(Array.from({ length: 2_000 }, () => limiter.consume(identity)));
-      const count = (outcome: string) => results.filter((result) => result.outcome === outcome).length;
-      assert.equal(count('allowed'), 500);
-      assert.equal(count('limited'), 1_500);
-      assert.equal(count('store-unavailable'), 0);
-      const remaining = results.flatMap((result) => (result.outcome === 'allowed' ? [result.remaining] : []));
-      assert.deepEqual(
-        remaining.sort((a, b) => a - b),
-        Array.from({ length: 500 }, (_, i) => i),
-        'each allowed request got its own place in the window',
-      );
-      const keys = (await counterKeys(commands)).filter(({ key }) => key === limiter.keyOf(identity));
-      assert.equal(keys.length, 1, 'one key per identity');
-      assert.ok(keys[0]!.pttl > 0 && keys[0]!.pttl <= 600_000, 'the counter expires within one window');
-      assert.ok(!keys[0]!.key.includes('203.0.113.7'), 'the identity is hashed');
+      await limiter.consume('user-42');
+      const key = limiter.keyOf('user-42');
+      // PERSIST through a script on the key's own slot, as an operator's mistake would.
+      await commands.eval("return redis.call('PERSIST', KEYS[1])", [key], []);
+      assert.equal(await commands.eval("return redis.call('PTTL', KEYS[1])", [key], []), -1);
+      await limiter.consume('user-42');
+      const pttl = Number(await commands.eval("return redis.call('PTTL', KEYS[1])", [key], []));
+      assert.ok(pttl > 0 && pttl <= 60_000);
     });
-  }
-
-  test('a counter stripped of its TTL gets it back on the next request', async () => {
-    const limiter = new RateLimiter({
-      store: new RedisCounters(commands),
-      name: 'persisted',
-      limit: 5,
-      windowMs: 60_000,
-      whenStoreDown: 'closed',
-      secret: SECRET,
-    });
-    await limiter.consume('user-42');
-    const key = limiter.keyOf('user-42');
-    // PERSIST through a script on the key's own slot, as an operator's mistake would.
-    await commands.eval("return redis.call('PERSIST', KEYS[1])", [key], []);
-    assert.equal(await commands.eval("return redis.call('PTTL', KEYS[1])", [key], []), -1);
-    await limiter.consume('user-42');
-    const pttl = Number(await commands.eval("return redis.call('PTTL', KEYS[1])", [key], []));
-    assert.ok(pttl > 0 && pttl <= 60_000);
   });
-});
 
 describe('rate limiter when Redis stops', () => {
   let redis: PrivateRedis;

@@ -66,6 +66,12 @@ export const errorHints = {
     'Pass the directory that holds the chain folders, such as $PHICACHE_HOME/audit, or an export directory.',
   ERR_AUDIT_LOG_INVALID:
     'The audit log did not verify, so it was not exported: run `phicache audit verify` on it and look into each finding.',
+  ERR_SESSION_DATA_PHI:
+    'Keep internal ids in a session (subject, roles, tenant); read patient data from the system of record per request.',
+  ERR_JOB_DATA_PHI:
+    'Put task ids and references in job data; the worker reads the patient data from the system of record.',
+  ERR_SINK_SAW_PHI:
+    'Something wrote PHI-looking text to a log or other sink. Redact it at the source (see pinoRedaction) and run the check again.',
   ERR_CLI_USAGE: 'Run `phicache --help` for the commands and their flags.',
   ERR_INTERNAL: 'This is a bug in phicache. Report it with the command you ran.',
 } as const satisfies Record<string, string>;

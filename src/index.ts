@@ -46,6 +46,19 @@ export {
   type SetOptions,
   type WriteReceipt,
 } from './cache.js';
+export {
+  findPhi,
+  findPhiInValue,
+  isPhiFieldName,
+  isValidNpi,
+  isValidSsn,
+  looksLikePhi,
+  PHI_FIELD_NAMES,
+  type PhiFinding,
+  type PhiKind,
+  type PhiMatch,
+} from './detect/phi-detectors.js';
+export { type PinoRedaction, type PinoRedactionOptions, pinoRedaction } from './detect/pino-redaction.js';
 export type { PhiCacheErrorCode, PhiCacheErrorOptions, PolicyIssue } from './errors.js';
 export {
   errorCodes,
@@ -55,6 +68,8 @@ export {
   PolicyDeniedError,
   PolicyInvalidError,
 } from './errors.js';
+export * from './http/index.js';
+export * from './jobs/index.js';
 export type { DekCacheOptions } from './keys/dek-cache.js';
 export type {
   EncryptionContext,
@@ -101,6 +116,7 @@ export {
   parsePolicy,
   type ScopePart,
 } from './policy/index.js';
+export * from './rate-limit/index.js';
 export { phicacheHome } from './runtime/phicache-home.js';
 export {
   type OpenSecretSourceOptions,
@@ -108,7 +124,9 @@ export {
   type SecretReadOptions,
   type SecretSource as SecretReferenceSource,
 } from './secrets/index.js';
+export * from './session/index.js';
 export type { CacheStore, StoredEntry, StoreWriteOptions } from './store/cache-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory/memory-store.js';
 export * from './store/redis/index.js';
+export { PhiSinkCheck, type SinkFinding } from './testing/phi-sink-check.js';
 export * from './tiers/index.js';

@@ -1,23 +1,31 @@
+import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import session from 'express-session';
 import {
   AuditTrail,
   type CacheStore,
+  type CounterStore,
+  expressSessionStore,
   FileSink,
   type KeyProvider,
   Keyset,
   LocalKeyring,
   loadDefaultPolicy,
+  MemoryCounters,
   nodeRedisCommands,
   type OpenAuditKeysOptions,
   openAuditKeys,
   openSecretSource,
   PhiCache,
+  RateLimiter,
+  type RedisCommands,
+  RedisCounters,
   RedisStore,
   readSecret,
   type SecretReferenceSource,
 } from 'phicache';
-import { createPortalServer } from './app.js';
+import { createPortalServer, type Middleware } from './app.js';
 
 // The embedded defaults: the shipped policy, the in-process store, the development keyrings (one KEK for the cache,
 // another for audit keys) and a tamper-evident audit trail, all under PHICACHE_HOME (./.phicache unless set).
@@ -25,16 +33,55 @@ import { createPortalServer } from './app.js';
 // PHICACHE_KEYSET names the keyset file (phicache keys init) that every instance of the service shares.
 const keys = await keysFromEnvironment();
 const audit = new AuditTrail({ keys: await openAuditKeys(keys.audit), sinks: [new FileSink()] });
-const store = await redisFromEnvironment();
+const redis = await redisFromEnvironment();
+const store = redis?.store;
+const policy = await loadDefaultPolicy();
 const cache = await PhiCache.create({
   service: 'patient-portal',
-  policy: await loadDefaultPolicy(),
+  policy,
   keys: keys.cache,
   audit,
   ...(store === undefined ? {} : { store }),
 });
 
-const server = createPortalServer(cache);
+// The cookie-signing secret and the rate limiter's HMAC key come from the name secret, so every instance sharing
+// the keyset agrees on them and none is configured by hand. Each is its own HMAC of the secret, for its own use.
+const nameSecret = await keys.cache.nameSecret();
+const derive = (purpose: string) =>
+  createHmac('sha256', nameSecret).update(`patient-portal ${purpose}`).digest();
+const sessionStore = expressSessionStore(session.Store, { cache, tenant: 'patient-portal-sessions' });
+const sessions = session({
+  store: sessionStore,
+  name: 'portal.sid',
+  secret: derive('session cookie').toString('base64url'),
+  resave: false,
+  saveUninitialized: false,
+  cookie: {
+    httpOnly: true,
+    sameSite: 'strict',
+    // Secure cookies travel over HTTPS only: on by default in production, where TLS ends before the portal.
+    secure: process.env.SESSION_COOKIE_SECURE
+      ? process.env.SESSION_COOKIE_SECURE === 'true'
+      : process.env.NODE_ENV === 'production',
+    maxAge: 1_800_000,
+  },
+});
+const counters: CounterStore = redis === undefined ? new MemoryCounters() : new RedisCounters(redis.commands);
+const loginLimiter = new RateLimiter({
+  store: counters,
+  name: 'login',
+  limit: loginRateLimit(),
+  windowMs: 60_000,
+  // Sessions live in the same store, so while it is down no login could start anyway; closed costs nothing more.
+  whenStoreDown: 'closed',
+  secret: derive('rate limit'),
+});
+
+const server = createPortalServer(cache, {
+  policy,
+  sessions: sessions as unknown as Middleware,
+  loginLimiter,
+});
 server.listen(Number(process.env.PORT ?? 3000), () => {
   const { port } = server.address() as AddressInfo;
   console.log(
@@ -45,7 +92,8 @@ server.listen(Number(process.env.PORT ?? 3000), () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close();
-    void cache.close().then(() => process.exit(0));
+    sessionStore.sessions.close();
+    void Promise.all([counters.close(), cache.close()]).then(() => process.exit(0));
   });
 }
 
@@ -73,7 +121,7 @@ async function keysFromEnvironment(): Promise<{ cache: KeyProvider; audit: OpenA
  * read before the first connection and again before every reconnection, so a rotated password needs no restart.
  * The URL is never printed: it may carry credentials.
  */
-async function redisFromEnvironment(): Promise<CacheStore | undefined> {
+async function redisFromEnvironment(): Promise<{ store: CacheStore; commands: RedisCommands } | undefined> {
   const url = process.env.REDIS_URL;
   if (url === undefined || url === '') return undefined;
   const caFile = process.env.REDIS_TLS_CA;
@@ -85,7 +133,17 @@ async function redisFromEnvironment(): Promise<CacheStore | undefined> {
     ...(username ? { username } : {}),
     ...(password === undefined ? {} : { password }),
   });
-  return new RedisStore(commands);
+  return { store: new RedisStore(commands), commands };
+}
+
+/** LOGIN_RATE_LIMIT: login attempts a minute per client address, default 10. */
+function loginRateLimit(): number {
+  const text = process.env.LOGIN_RATE_LIMIT;
+  if (text === undefined || text === '') return 10;
+  const limit = Number(text);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new Error('LOGIN_RATE_LIMIT must be a positive integer');
+  return limit;
 }
 
 async function redisPassword(): Promise<string | SecretReferenceSource | undefined> {

@@ -9,7 +9,7 @@ import { runCli } from '../cli/run-cli.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
 import { connectOptions, type RedisEndpoint, RespConnection, sharedRedis } from '../harness/redis.js';
 import { assertKekStaysInToken, type SoftHsm, type SoftHsmToken, startSoftHsm } from '../harness/softhsm.js';
-import { type Portal, startPortal } from './start-portal.js';
+import { loginCookie, type Portal, startPortal } from './start-portal.js';
 
 /**
  * The production path end to end: NODE_ENV=production, a keyset made by `phicache keys init` whose cache and audit
@@ -21,7 +21,7 @@ const server = new URL('../../examples/patient-portal/server.js', import.meta.ur
 /** A database of its own on the shared server, apart from the other portal tests. */
 const DB = 12;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
-const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+const HMAC_NAME = /^phc:[ekmprst]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /** Runs the portal expecting it to refuse to start: its exit code and everything it printed. */
 async function startRefused(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
@@ -98,6 +98,8 @@ describe('examples/patient-portal in production: keyset KEKs in an HSM (SoftHSM2
       PHICACHE_HOME: home,
       PHICACHE_KEYSET: keysetFile,
       REDIS_URL: `${endpoint.url}/${DB}`,
+      // The test speaks plain HTTP to the portal; in production TLS ends in front of it and cookies stay Secure.
+      SESSION_COOKIE_SECURE: 'false',
       ...token.env,
     };
   });
@@ -151,11 +153,18 @@ describe('examples/patient-portal in production: keyset KEKs in an HSM (SoftHSM2
     assert.equal((await call('GET', summaryPath(p), { 'x-user': 'dr.ada' })).status, 404);
   });
 
-  test("DELETE /sessions/:user purges that user's scope (204), other users stay", async () => {
+  test("DELETE /sessions/:user with that user's session purges the user's scope (204), other users stay", async () => {
     const p = fakePatients[2]!;
     assert.equal((await call('PUT', summaryPath(p), { 'x-user': 'dr.carol' }, summary(p))).status, 201);
     assert.equal((await call('PUT', summaryPath(p), { 'x-user': 'dr.dan' }, summary(p))).status, 201);
-    assert.equal((await call('DELETE', '/sessions/dr.carol')).status, 204);
+    assert.equal(
+      (
+        await call('DELETE', '/sessions/dr.carol', {
+          cookie: await loginCookie(portal!.url, 'st-marys', 'dr.carol'),
+        })
+      ).status,
+      204,
+    );
     assert.equal((await call('GET', summaryPath(p), { 'x-user': 'dr.carol' })).status, 404);
     assert.equal((await call('GET', summaryPath(p), { 'x-user': 'dr.dan' })).status, 200);
   });

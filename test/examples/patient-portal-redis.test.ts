@@ -12,15 +12,15 @@ import {
   RespConnection,
   sharedRedis,
 } from '../harness/redis.js';
-import { startPortal } from './start-portal.js';
+import { loginCookie, startPortal } from './start-portal.js';
 
 /**
  * The portal gets a database of its own on the shared server, so that its keys can be told apart from those of
  * the tests running beside it.
  */
 const DB = 9;
-/** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
-const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+/** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard; `r` is a rate-limit counter. */
+const HMAC_NAME = /^phc:[ekmprst]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /**
  * The portal's environment for one harness server: what an operator would set. With `passwordSecret` the password
@@ -138,12 +138,19 @@ for (const { topology, what, passwordSecret } of VARIANTS) {
       assert.equal((await call('GET', path, { 'x-user': 'dr.ada' })).status, 404);
     });
 
-    test("DELETE /sessions/:user purges that user's scope (204), other users stay", async () => {
+    test("DELETE /sessions/:user with that user's session purges the user's scope (204), other users stay", async () => {
       const p = fakePatients[2]!;
       const path = `/tenants/st-marys/patients/${p.mrn}/summary`;
       await call('PUT', path, { 'x-user': 'dr.carol' }, summary(p));
       await call('PUT', path, { 'x-user': 'dr.dan' }, summary(p));
-      assert.equal((await call('DELETE', '/sessions/dr.carol')).status, 204);
+      assert.equal(
+        (
+          await call('DELETE', '/sessions/dr.carol', {
+            cookie: await loginCookie(portal.url, 'st-marys', 'dr.carol'),
+          })
+        ).status,
+        204,
+      );
       assert.equal((await call('GET', path, { 'x-user': 'dr.carol' })).status, 404);
       assert.equal((await call('GET', path, { 'x-user': 'dr.dan' })).status, 200);
     });

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { readAuditLog } from '../../src/audit/read-log.js';
 import { fakePatients, findLeaks } from '../fixtures/fake-patients.js';
 
+import { loginCookie } from './start-portal.js';
+
 const server = new URL('../../examples/patient-portal/server.js', import.meta.url);
 
 /** Starts the built example exactly as the README's first command does, on a free port and a fresh PHICACHE_HOME. */
@@ -89,12 +91,19 @@ describe('examples/patient-portal: the HTTP contract on the embedded defaults', 
     );
   });
 
-  test("DELETE /sessions/:user purges that user's scope (204), other users stay", async () => {
+  test("DELETE /sessions/:user with that user's session purges the user's scope (204), other users stay", async () => {
     const p = fakePatients[3]!;
     const path = `/tenants/st-marys/patients/${p.mrn}/summary`;
     await call('PUT', path, { 'x-user': 'dr.carol' }, { note: p.note });
     await call('PUT', path, { 'x-user': 'dr.dan' }, { note: p.note });
-    assert.equal((await call('DELETE', '/sessions/dr.carol')).status, 204);
+    assert.equal(
+      (
+        await call('DELETE', '/sessions/dr.carol', {
+          cookie: await loginCookie(portal.url, 'st-marys', 'dr.carol'),
+        })
+      ).status,
+      204,
+    );
     assert.equal((await call('GET', path, { 'x-user': 'dr.carol' })).status, 404);
     assert.equal((await call('GET', path, { 'x-user': 'dr.dan' })).status, 200);
   });

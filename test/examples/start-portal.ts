@@ -38,3 +38,19 @@ export async function startPortal(env: Record<string, string>): Promise<Portal> 
   });
   return { child, url, output: () => out };
 }
+
+/** Logs in through `POST /login` and returns the session cookie (`name=value`) to send back. */
+export async function loginCookie(url: string, tenant: string, user: string): Promise<string> {
+  const response = await fetch(`${url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant, user }),
+  });
+  if (response.status !== 204) throw new Error(`login answered ${response.status}`);
+  const cookie = response.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0]!)
+    .find((pair) => pair.startsWith('portal.sid='));
+  if (cookie === undefined) throw new Error('login set no session cookie');
+  return cookie;
+}

@@ -19,7 +19,24 @@ test('the default policy loads with the six classes of the source documents and 
   assert.equal(session?.phi, false);
   assert.deepEqual(session?.scope, ['tenant', 'session']);
   assert.deepEqual(session?.fields, {
-    allow: ['sid', 'subject', 'roles', 'issuedAt', 'csrfToken'],
+    allow: [
+      'sid',
+      'subject',
+      'tenant',
+      'roles',
+      'issuedAt',
+      'csrfToken',
+      'cookie.originalMaxAge',
+      'cookie.originalExpires',
+      'cookie.expires',
+      'cookie.secure',
+      'cookie.httpOnly',
+      'cookie.path',
+      'cookie.domain',
+      'cookie.sameSite',
+      'cookie.partitioned',
+      'cookie.priority',
+    ],
     others: 'reject',
   });
   assert.equal(session?.failureMode, 'miss');

@@ -1,0 +1,1 @@
+export { assertJobHasNoPhi, findPhiInJob, guardQueue, type JobParts, type QueueLike } from './job-guard.js';

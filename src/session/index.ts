@@ -1,0 +1,8 @@
+export { type ExpressStoreClass, expressSessionStore } from './express-session-store.js';
+export { type FastifySessionStore, fastifySessionStore } from './fastify-session-store.js';
+export {
+  PhiSessionStore,
+  type PhiSessionStoreEvents,
+  type PhiSessionStoreOptions,
+  type SessionData,
+} from './session-store.js';

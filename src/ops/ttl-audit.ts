@@ -1,6 +1,8 @@
 import type { Policy } from '../policy/policy.js';
 import type { RedisCommands } from '../store/redis/commands.js';
-import { scanKeys } from '../store/redis/scan.js';
+import { checkDeadlineMs, withinDeadline } from './deadline.js';
+import { KeyDisplay } from './key-display.js';
+import { judgeTtl } from './ttl-caps.js';
 
 export interface TtlAuditOptions {
   /** SCAN MATCH pattern. Default `*`: the audit covers every key, not only phicache's. */
@@ -13,6 +15,18 @@ export interface TtlAuditOptions {
   readonly onProgress?: (scanned: number) => void;
   /** Milliseconds since the epoch, for exceptions' expiry. Default `Date.now`. */
   readonly now?: number;
+  /**
+   * How long one SCAN page, or the PTTLs of its keys, may take before the audit gives up with
+   * ERR_STORE_UNAVAILABLE. Default 5,000 ms; 1..600,000.
+   */
+  readonly deadlineMs?: number;
+  /** Keys per SCAN page, and so per pipelined batch of PTTLs. Default 1,000. */
+  readonly pageSize?: number;
+  /**
+   * How names of keys phicache did not write are shown: `redacted` (default: namespace and a per-report HMAC, as
+   * they may hold PHI) or `verbatim`, for an operator who asks.
+   */
+  readonly keyNames?: 'redacted' | 'verbatim';
 }
 
 export type TtlFinding =
@@ -30,50 +44,68 @@ export interface TtlAuditReport {
   readonly ok: boolean;
   readonly masters: number;
   readonly scanned: number;
+  /** `redacted`: names of other applications' keys are shown as `redacted:<namespace>:…#<hmac>`. */
+  readonly keyNames: 'redacted' | 'verbatim';
   readonly findings: readonly TtlFinding[];
 }
 
-/** Slack for clock skew and the grace a data-key record gets past its last entry (see DataKeys). */
-const RECORD_GRACE_MS = 60_000;
-const PHICACHE_KEY = /^phc:([ekp]):([a-z][a-z0-9-]{0,62}):[A-Za-z0-9_-]{43}$/;
+const DEFAULT_DEADLINE_MS = 5_000;
 
 /**
  * Scans every master (SCAN, never KEYS) and reports keys without a TTL and phicache keys whose TTL exceeds what
  * their data class allows: the class cap (raised by an active exception) for entries, and one DEK epoch plus that
  * cap for data-key records. Works on any Redis: keys phicache did not write are checked for a TTL only.
+ *
+ * The PTTLs of a page go out together (the client pipelines them), and the next page is asked for while they are
+ * answered, so the audit costs about one round trip per page rather than one per key. Every page and every batch
+ * has a deadline: a server paused mid-scan makes the audit fail, never hang.
  */
 export async function ttlAudit(commands: RedisCommands, options: TtlAuditOptions): Promise<TtlAuditReport> {
   const now = options.now ?? Date.now();
-  const epochMs = options.dekEpochMs ?? 3_600_000;
+  const dekEpochMs = options.dekEpochMs ?? 3_600_000;
+  const deadlineMs = checkDeadlineMs(options.deadlineMs ?? DEFAULT_DEADLINE_MS, 'deadlineMs');
+  const pageSize = options.pageSize ?? 1000;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 100_000) {
+    throw new RangeError('pageSize must be an integer in 1..100000');
+  }
+  const keyNames = options.keyNames ?? 'redacted';
+  const display = new KeyDisplay(keyNames);
   const findings: TtlFinding[] = [];
   let scanned = 0;
-  for await (const { key, node } of scanKeys(commands, options.match ?? '*', 1000)) {
-    scanned += 1;
-    if (scanned % 1000 === 0) options.onProgress?.(scanned);
-    const ttlMs = await node.pttl(key);
-    const name = printable(key);
-    if (ttlMs === -1) {
-      findings.push({ kind: 'no-ttl', key: name });
-      continue;
-    }
-    const match = PHICACHE_KEY.exec(name);
-    if (ttlMs < 0 || match === null) continue;
-    const [, kind, className] = match as unknown as [string, string, string];
-    const dataClass = options.policy.dataClass(className);
-    if (dataClass === undefined) {
-      findings.push({ kind: 'unknown-class', key: name, className });
-      continue;
-    }
-    const exceptionMs = options.policy.activeException(className, now)?.maxTtlMs ?? 0;
-    const entryCapMs = Math.max(dataClass.maxTtlMs, exceptionMs);
-    const capMs = kind === 'e' ? entryCapMs : epochMs + entryCapMs + RECORD_GRACE_MS;
-    if (ttlMs > capMs) findings.push({ kind: 'over-cap', key: name, className, ttlMs, capMs });
-  }
-  return { ok: findings.length === 0, masters: commands.masters().length, scanned, findings };
-}
+  let reported = 0;
 
-/** Keys may hold any bytes; show them as text when they are printable UTF-8, else as hex. */
-function printable(key: Buffer): string {
-  const text = key.toString('utf8');
-  return /^[\x20-\x7e]*$/.test(text) ? text : `hex:${key.toString('hex')}`;
+  const judge = (keys: readonly Buffer[], ttls: readonly number[]) => {
+    for (const [i, key] of keys.entries()) {
+      const ttlMs = ttls[i]!;
+      const verdict = judgeTtl(key.toString('latin1'), ttlMs, { policy: options.policy, dekEpochMs, now });
+      if (verdict.kind === 'no-ttl') findings.push({ kind: 'no-ttl', key: display.show(key) });
+      else if (verdict.kind === 'over-cap') findings.push({ ...verdict, key: display.show(key) });
+      else if (verdict.kind === 'unknown-class') findings.push({ ...verdict, key: display.show(key) });
+    }
+    scanned += keys.length;
+    if (options.onProgress !== undefined && Math.floor(scanned / 1000) > Math.floor(reported / 1000)) {
+      options.onProgress(scanned);
+    }
+    reported = scanned;
+  };
+
+  for (const node of commands.masters()) {
+    const scan = (cursor: string) =>
+      withinDeadline(node.scan(cursor, options.match ?? '*', pageSize), deadlineMs, 'SCAN');
+    let page = await scan('0');
+    for (;;) {
+      const keys = page.keys;
+      const ttls = withinDeadline(
+        Promise.all(keys.map((key) => node.pttl(key))),
+        deadlineMs,
+        `PTTL of ${keys.length} keys`,
+      );
+      const next = page.cursor === '0' ? undefined : scan(page.cursor);
+      next?.catch(() => undefined); // awaited below; a failure of the PTTLs first must not leave it unhandled
+      judge(keys, await ttls);
+      if (next === undefined) break;
+      page = await next;
+    }
+  }
+  return { ok: findings.length === 0, masters: commands.masters().length, scanned, keyNames, findings };
 }

@@ -26,6 +26,8 @@ export interface ProbeTls {
   readonly verify?: boolean;
   readonly minVersion?: tls.SecureVersion;
   readonly maxVersion?: tls.SecureVersion;
+  /** OpenSSL cipher list, to lower this client's security level for a downgrade probe. */
+  readonly ciphers?: string;
 }
 
 export interface ProbeTarget {
@@ -47,7 +49,7 @@ export class ProbeConnection {
   readonly #socket: net.Socket;
   readonly #deadlineMs: number;
   #buffer: Buffer = Buffer.alloc(0);
-  #waiter: { resolve(reply: Reply): void; reject(error: Error): void } | undefined;
+  readonly #waiters: { resolve(reply: Reply): void; reject(error: Error): void }[] = [];
   #failure: Error | undefined;
   readonly tlsSession: TlsSession | undefined;
 
@@ -93,32 +95,48 @@ export class ProbeConnection {
   }
 
   /** One command; resolves with the reply (an error reply is a `ReplyError` value, not a rejection). */
-  call(...args: readonly (string | Buffer)[]): Promise<Reply> {
+  async call(...args: readonly (string | Buffer)[]): Promise<Reply> {
+    const [reply] = await this.pipeline([args]);
+    return reply as Reply;
+  }
+
+  /**
+   * Several commands written at once, their replies in order: one round trip, and one deadline for the batch. On
+   * the deadline the connection is closed, so a late reply can never be taken for the answer to a later command.
+   */
+  pipeline(commands: readonly (readonly (string | Buffer)[])[]): Promise<Reply[]> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#waiter !== undefined) return Promise.reject(new TypeError('one command at a time'));
-    return new Promise<Reply>((resolve, reject) => {
+    if (commands.length === 0) return Promise.resolve([]);
+    return new Promise<Reply[]>((resolve, reject) => {
+      const replies: Reply[] = [];
       const timer = setTimeout(() => {
-        const error = new PhiCacheError(
-          'ERR_STORE_UNAVAILABLE',
-          `redis did not answer ${String(args[0])} within ${this.#deadlineMs} ms`,
-          {
-            hint: 'The server is reachable but not answering (paused, overloaded or cut off). Check its health.',
-          },
-        );
         this.#socket.destroy();
-        this.#fail(error);
+        this.#fail(
+          new PhiCacheError(
+            'ERR_STORE_UNAVAILABLE',
+            `redis did not answer ${String(commands[0]![0])} within ${this.#deadlineMs} ms`,
+            {
+              hint: 'The server is reachable but not answering (paused, overloaded or cut off). Check its health.',
+            },
+          ),
+        );
       }, this.#deadlineMs);
-      this.#waiter = {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          resolve(reply);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.#socket.write(encode(args));
+      for (const [i] of commands.entries()) {
+        this.#waiters.push({
+          resolve: (reply) => {
+            replies.push(reply);
+            if (i === commands.length - 1) {
+              clearTimeout(timer);
+              resolve(replies);
+            }
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        });
+      }
+      this.#socket.write(Buffer.concat(commands.map(encode)));
     });
   }
 
@@ -135,26 +153,26 @@ export class ProbeConnection {
 
   #onData(chunk: Buffer): void {
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    let parsed: { value: Reply; next: number } | undefined;
-    try {
-      parsed = parse(this.#buffer, 0);
-    } catch (error) {
-      this.#socket.destroy();
-      this.#fail(error as Error);
-      return;
+    let offset = 0;
+    for (;;) {
+      let parsed: { value: Reply; next: number } | undefined;
+      try {
+        parsed = parse(this.#buffer, offset);
+      } catch (error) {
+        this.#socket.destroy();
+        this.#fail(error as Error);
+        return;
+      }
+      if (parsed === undefined) break;
+      offset = parsed.next;
+      this.#waiters.shift()?.resolve(parsed.value);
     }
-    if (parsed === undefined) return;
-    this.#buffer = this.#buffer.subarray(parsed.next);
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve(parsed.value);
+    this.#buffer = this.#buffer.subarray(offset);
   }
 
   #fail(error: Error): void {
     this.#failure ??= error;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.reject(this.#failure);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#failure);
   }
 }
 
@@ -178,6 +196,7 @@ function connectSocket(target: ProbeTarget, deadlineMs: number): Promise<net.Soc
             ...(options.key === undefined ? {} : { key: options.key }),
             ...(options.minVersion === undefined ? {} : { minVersion: options.minVersion }),
             ...(options.maxVersion === undefined ? {} : { maxVersion: options.maxVersion }),
+            ...(options.ciphers === undefined ? {} : { ciphers: options.ciphers }),
           });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -192,10 +211,20 @@ function connectSocket(target: ProbeTarget, deadlineMs: number): Promise<net.Soc
       socket.removeAllListeners('error');
       resolve(socket);
     });
-    socket.once('error', (error) => {
+    socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(error);
+      const code = typeof error.code === 'string' ? error.code : 'failed';
+      reject(
+        new PhiCacheError(
+          'ERR_STORE_UNAVAILABLE',
+          `could not connect to ${target.host}:${target.port} (${code})`,
+          {
+            cause: error,
+            hint: 'Check the host and port, TLS (rediss:// and --tls-ca) and the client certificate (--tls-cert, --tls-key).',
+          },
+        ),
+      );
     });
   });
 }

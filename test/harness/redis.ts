@@ -97,6 +97,8 @@ export interface RespConnectOptions {
   readonly password?: string;
   /** A call that gets no reply for this long fails (and the connection is closed). Default 2000. */
   readonly timeoutMs?: number;
+  /** The name the server certificate is checked against. Default: the host. */
+  readonly servername?: string;
 }
 
 type Parsed = { value: RespReply; next: number } | undefined;
@@ -173,6 +175,13 @@ export class RespConnection {
             ca: options.tls.ca,
             ...(options.tls.cert === undefined ? {} : { cert: options.tls.cert }),
             ...(options.tls.key === undefined ? {} : { key: options.tls.key }),
+            ...(options.servername === undefined
+              ? {}
+              : {
+                  servername: options.servername,
+                  checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+                    tls.checkServerIdentity(options.servername!, cert),
+                }),
           })
         : net.connect({ host, port: options.port });
       const timer = setTimeout(
@@ -1101,7 +1110,13 @@ export async function startConfiguredRedis(spec: ConfiguredRedisSpec = {}): Prom
   const proc = await launch({
     name: 'configured',
     ports,
-    probe: { ...(clientTls === undefined ? {} : { tls: clientTls }), ...(spec.probe ?? {}) },
+    probe: {
+      ...(clientTls === undefined ? {} : { tls: clientTls }),
+      ...(tlsSpec?.serverNames?.startsWith('DNS:')
+        ? { servername: tlsSpec.serverNames.slice(4).split(',')[0]! }
+        : {}),
+      ...(spec.probe ?? {}),
+    },
     args: async (picked, dir) => {
       // The harness defaults first, as lines, so that the spec's own lines (later) override them.
       const lines = [

@@ -54,8 +54,7 @@ export async function checkPlaintextListener(
   const plain = await plainAnswer(target, server?.deadlineMs ?? 2_000);
   if (plain !== undefined)
     return fail(id, `the TLS endpoint also answered plaintext RESP (${plain})`, remedy);
-  const info = server === undefined ? undefined : await server.info('server');
-  const tcpPort = info === undefined || isRefused(info) ? undefined : info.get('tcp_port');
+  const tcpPort = server === undefined ? undefined : await plainPortSetting(server, target.port);
   if (tcpPort !== undefined && tcpPort !== '0') {
     return fail(
       id,
@@ -66,9 +65,21 @@ export async function checkPlaintextListener(
   return pass(
     id,
     tcpPort === '0'
-      ? 'a plain connection to the endpoint got no RESP answer; the server reports tcp_port:0'
+      ? 'a plain connection to the endpoint got no RESP answer; the server reports port 0'
       : 'a plain connection to the endpoint got no RESP answer (the server port setting was not readable)',
   );
+}
+
+/**
+ * The plain port the server says it listens on: CONFIG GET port where the user may read it, else INFO's tcp_port,
+ * which on a TLS-only server reports the TLS port instead of 0 and then tells nothing.
+ */
+async function plainPortSetting(server: LiveServer, tlsPort: number): Promise<string | undefined> {
+  const setting = await server.config('port');
+  if (!isRefused(setting)) return setting;
+  const info = await server.info('server');
+  const reported = isRefused(info) ? undefined : info.get('tcp_port');
+  return reported === String(tlsPort) ? undefined : reported;
 }
 
 /** PING over plain TCP; the reply's first word when the port speaks plaintext RESP, else undefined. */

@@ -1,5 +1,5 @@
 import { firstWord, isRefused, type LiveServer } from './live-server.js';
-import { ProbeConnection, type ProbeTarget, type Reply, ReplyError } from './probe-connection.js';
+import { isDeadline, ProbeConnection, type ProbeTarget, type Reply, ReplyError } from './probe-connection.js';
 import { type Finding, fail, notCheckable, pass, warn } from './report.js';
 
 /** What a connection that never authenticated got back for PING. */
@@ -17,6 +17,7 @@ export async function pingUnauthenticated(target: ProbeTarget, deadlineMs: numbe
     if (reply instanceof ReplyError) return { answered: false, reason: firstWord(reply) };
     return { answered: true };
   } catch (error) {
+    if (isDeadline(error)) throw error;
     return { answered: false, reason: `no session (${(error as Error).message})` };
   } finally {
     connection?.close();

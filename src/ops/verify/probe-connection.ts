@@ -112,13 +112,7 @@ export class ProbeConnection {
       const timer = setTimeout(() => {
         this.#socket.destroy();
         this.#fail(
-          new PhiCacheError(
-            'ERR_STORE_UNAVAILABLE',
-            `redis did not answer ${String(commands[0]![0])} within ${this.#deadlineMs} ms`,
-            {
-              hint: 'The server is reachable but not answering (paused, overloaded or cut off). Check its health.',
-            },
-          ),
+          deadlineError(`redis did not answer ${String(commands[0]![0])} within ${this.#deadlineMs} ms`),
         );
       }, this.#deadlineMs);
       for (const [i] of commands.entries()) {
@@ -176,6 +170,24 @@ export class ProbeConnection {
   }
 }
 
+const deadlines = new WeakSet<Error>();
+
+/**
+ * A server that did not answer in time. Probes that treat a refused connection as evidence (no plaintext answer, a
+ * client without a certificate refused) must not treat silence so: silence proves nothing, and verify gives up.
+ */
+function deadlineError(message: string): PhiCacheError {
+  const error = new PhiCacheError('ERR_STORE_UNAVAILABLE', message, {
+    hint: 'The server is reachable but not answering (paused, overloaded, or a firewall dropping packets). Check its health, or give a longer --deadline-ms.',
+  });
+  deadlines.add(error);
+  return error;
+}
+
+export function isDeadline(error: unknown): boolean {
+  return error instanceof Error && deadlines.has(error);
+}
+
 function connectSocket(target: ProbeTarget, deadlineMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const options = target.tls;
@@ -200,11 +212,7 @@ function connectSocket(target: ProbeTarget, deadlineMs: number): Promise<net.Soc
           });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(
-        new PhiCacheError('ERR_STORE_UNAVAILABLE', `no connection within ${deadlineMs} ms`, {
-          hint: 'Check the host, the port and the firewall; a TLS client waits in vain on a plain port.',
-        }),
-      );
+      reject(deadlineError(`no connection to ${target.host}:${target.port} within ${deadlineMs} ms`));
     }, deadlineMs);
     socket.once(options === undefined ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);

@@ -1,6 +1,6 @@
 import tls from 'node:tls';
 import { isRefused, type LiveServer } from './live-server.js';
-import { ProbeConnection, type ProbeTarget, ReplyError } from './probe-connection.js';
+import { isDeadline, ProbeConnection, type ProbeTarget, ReplyError } from './probe-connection.js';
 import { type Finding, fail, notCheckable, pass, warn } from './report.js';
 
 const DAY_MS = 86_400_000;
@@ -185,7 +185,8 @@ export async function checkClientCertificates(
     );
     await connection.call('PING');
     answered = true;
-  } catch {
+  } catch (error) {
+    if (isDeadline(error)) throw error;
     answered = false;
   } finally {
     connection?.close();

@@ -56,8 +56,9 @@ const DEFAULT_DEADLINE_MS = 5_000;
  * their data class allows: the class cap (raised by an active exception) for entries, and one DEK epoch plus that
  * cap for data-key records. Works on any Redis: keys phicache did not write are checked for a TTL only.
  *
- * The PTTLs of a page go out as one script call (or pipelined, where the script is refused), and the next page is
- * asked for while they are answered, so the audit costs about one round trip per page rather than one per key. Every page and every batch
+ * Each page is one script call that runs SCAN and the PTTLs on the server and returns only the keys worth judging;
+ * where the user may not run scripts, the client scans and sends each page's PTTLs together while it asks for the
+ * next page. Either way the audit costs about one round trip per page rather than one per key. Every page and every batch
  * has a deadline: a server paused mid-scan makes the audit fail, never hang.
  */
 export async function ttlAudit(commands: RedisCommands, options: TtlAuditOptions): Promise<TtlAuditReport> {
@@ -74,7 +75,8 @@ export async function ttlAudit(commands: RedisCommands, options: TtlAuditOptions
   let scanned = 0;
   let reported = 0;
 
-  const judge = (keys: readonly Buffer[], ttls: readonly number[]) => {
+  /** `count` keys were scanned; `keys` and `ttls` are those of them worth judging (all of them, or a script's pick). */
+  const judge = (count: number, keys: readonly Buffer[], ttls: readonly number[]) => {
     for (const [i, key] of keys.entries()) {
       const ttlMs = ttls[i]!;
       const verdict = judgeTtl(key.toString('latin1'), ttlMs, { policy: options.policy, dekEpochMs, now });
@@ -82,27 +84,41 @@ export async function ttlAudit(commands: RedisCommands, options: TtlAuditOptions
       else if (verdict.kind === 'over-cap') findings.push({ ...verdict, key: display.show(key) });
       else if (verdict.kind === 'unknown-class') findings.push({ ...verdict, key: display.show(key) });
     }
-    scanned += keys.length;
+    scanned += count;
     if (options.onProgress !== undefined && Math.floor(scanned / 1000) > Math.floor(reported / 1000)) {
       options.onProgress(scanned);
     }
     reported = scanned;
   };
 
+  const match = options.match ?? '*';
   const batch = new PttlBatch();
-  for (const node of commands.masters()) {
-    const scan = (cursor: string) =>
-      withinDeadline(node.scan(cursor, options.match ?? '*', pageSize), deadlineMs, 'SCAN');
-    let page = await scan('0');
+  /** The client scans from `from` and sends each page's PTTLs together while it asks for the next page. */
+  const clientScan = async (node: RedisCommands, from: string) => {
+    const scan = (at: string) => withinDeadline(node.scan(at, match, pageSize), deadlineMs, 'SCAN');
+    let page: { cursor: string; keys: Buffer[] } = await scan(from);
     for (;;) {
       const keys = page.keys;
       const ttls = withinDeadline(batch.pttls(node, keys), deadlineMs, `PTTL of ${keys.length} keys`);
       const next = page.cursor === '0' ? undefined : scan(page.cursor);
       next?.catch(() => undefined); // awaited below; a failure of the PTTLs first must not leave it unhandled
-      judge(keys, await ttls);
-      if (next === undefined) break;
+      judge(keys.length, keys, await ttls);
+      if (next === undefined) return;
       page = await next;
     }
+  };
+  for (const node of commands.masters()) {
+    // Server-side first: SCAN and PTTL in one script call per page, which returns only the keys worth judging.
+    let cursor = '0';
+    let refused = false;
+    do {
+      const page = await withinDeadline(scriptedPage(node, cursor, match, pageSize), deadlineMs, 'SCAN');
+      refused = page === undefined;
+      if (page === undefined) break; // the client scans on from this cursor
+      judge(page.count, page.keys, page.ttls);
+      cursor = page.cursor;
+    } while (cursor !== '0');
+    if (refused) await clientScan(node, cursor);
   }
   return { ok: findings.length === 0, masters: commands.masters().length, scanned, keyNames, findings };
 }
@@ -131,4 +147,45 @@ class PttlBatch {
     }
     return Promise.all(keys.map((key) => node.pttl(key)));
   }
+}
+
+/**
+ * One SCAN page and the PTTL of each of its keys, run by the server, returning only the keys worth judging: those
+ * without a TTL and phicache's own (whose TTL a class caps). A page costs one round trip, a few hundred microseconds
+ * of server time, and a reply of the findings rather than of every key. The keys are all local to the node that
+ * scanned them, so a Cluster node serves every PTTL. Undefined when the user may not run it (no EVAL, or SCAN/PTTL
+ * refused inside scripts), so the caller scans from the client.
+ */
+const SCAN_PAGE_SCRIPT = `local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local out = {}
+for _, k in ipairs(page[2]) do
+  local t = redis.call('PTTL', k)
+  if t == -1 or string.sub(k, 1, 4) == 'phc:' then
+    out[#out + 1] = k
+    out[#out + 1] = t
+  end
+end
+return {page[1], #page[2], out}`;
+
+async function scriptedPage(
+  node: RedisCommands,
+  cursor: string,
+  match: string,
+  count: number,
+): Promise<{ cursor: string; count: number; keys: Buffer[]; ttls: number[] } | undefined> {
+  let reply: unknown;
+  try {
+    reply = await node.eval(SCAN_PAGE_SCRIPT, [], [cursor, match, String(count)]);
+  } catch (error) {
+    if (error instanceof RedisReplyError) return undefined;
+    throw error;
+  }
+  const [next, scanned, flat] = reply as [Buffer | string, number, (Buffer | number)[]];
+  const keys: Buffer[] = [];
+  const ttls: number[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    keys.push(flat[i] as Buffer);
+    ttls.push(Number(flat[i + 1]));
+  }
+  return { cursor: next.toString(), count: Number(scanned), keys, ttls };
 }

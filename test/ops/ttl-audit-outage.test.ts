@@ -10,7 +10,7 @@ import { runCli } from '../cli/run-cli.js';
 import { type PrivateRedis, pause, resume, startRedis } from '../harness/redis.js';
 
 /** Keys planted per server: enough pages (1,000 keys each) that a pause after the first lands mid-scan. */
-const KEYS = 20_000;
+const KEYS = 50_000;
 
 async function plant(url: string, count: number): Promise<void> {
   const client = createClient({ url });
@@ -66,16 +66,17 @@ describe('ttl-audit when the server stops answering mid-scan', () => {
     }
   });
 
-  test('the CLI exits 2 with the code and a hint when the server is stopped after its first SCAN', async () => {
-    // A MONITOR connection sees each command as the server runs it: the CLI's second SCAN (a cursor other than 0)
-    // is the sign it is mid-scan, and the server is stopped right then.
+  test('the CLI exits 2 with the code and a hint when the server is stopped once its scan has begun', async () => {
+    // A MONITOR connection sees each command as the server runs it: the CLI's first page is the sign its scan has
+    // begun, and the server is stopped right then, with most of the keys still to scan.
     const monitor = net.connect({ host: '127.0.0.1', port: server.nodes[0]!.port });
     monitor.write('MONITOR\r\n');
     let seen = '';
     const midScan = new Promise<void>((resolve) => {
       monitor.on('data', (chunk: Buffer) => {
         seen = (seen + chunk.toString('latin1')).slice(-4096);
-        if (/"SCAN" "[1-9]\d*"/i.test(seen)) {
+        // The first page: a SCAN from the client, or the audit script that runs SCAN on the server.
+        if (/"SCAN" "\d+"|"EVAL" /i.test(seen)) {
           pause(server.nodes[0]!);
           resolve();
         }
@@ -83,7 +84,13 @@ describe('ttl-audit when the server stops answering mid-scan', () => {
     });
     try {
       const run = runCli(['ttl-audit', '--redis', server.url, '--deadline-ms', '1000', '--json']);
-      await midScan;
+      // Should the audit ever end before its second page, the test fails here instead of waiting forever.
+      const first = await Promise.race([midScan.then(() => 'paused'), run.then(() => 'ended')]);
+      assert.equal(
+        first,
+        'paused',
+        `the audit ended before the server could be stopped mid-scan; saw ${seen.slice(0, 300)} / ${JSON.stringify(await run)}`,
+      );
       const result = await run;
       assert.equal(result.exitCode, 2, result.stdout + result.stderr);
       const { error } = JSON.parse(result.stdout) as {

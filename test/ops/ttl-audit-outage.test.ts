@@ -72,11 +72,15 @@ describe('ttl-audit when the server stops answering mid-scan', () => {
     const monitor = net.connect({ host: '127.0.0.1', port: server.nodes[0]!.port });
     monitor.write('MONITOR\r\n');
     let seen = '';
+    let paused = false;
     const midScan = new Promise<void>((resolve) => {
       monitor.on('data', (chunk: Buffer) => {
-        seen = (seen + chunk.toString('latin1')).slice(-4096);
+        // Test the whole chunk (it may hold thousands of lines) with the tail of the last one, for a line cut in two.
+        const text = seen + chunk.toString('latin1');
+        seen = text.slice(-512);
         // The first page: a SCAN from the client, or the audit script that runs SCAN on the server.
-        if (/"SCAN" "\d+"|"EVAL" /i.test(seen)) {
+        if (!paused && /"SCAN" "\d+"|"EVAL" /i.test(text)) {
+          paused = true;
           pause(server.nodes[0]!);
           resolve();
         }

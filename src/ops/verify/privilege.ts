@@ -67,7 +67,7 @@ export async function checkLeastPrivilege(server: LiveServer): Promise<Finding[]
       ? fail(
           'acl.commands',
           `${method}: ${denied}`,
-          `Give phicache's user \`-@all\` and only what a cache needs, then \`-@dangerous\` (see the README's ACL rule); never run it as an administrator.`,
+          `Give phicache its own user with \`resetkeys ~phc:* resetchannels &phc:* -@all +@connection +@read +@write +@keyspace +@transaction +@pubsub -@dangerous\`; never run it as an administrator.`,
         )
       : pass('acl.commands', `${method}: ${denied}`),
   ];

@@ -95,7 +95,7 @@ try {
     const now = runs[1];
     if (now.result.scanned !== KEYS) throw new Error(`scanned ${now.result.scanned} of ${KEYS}`);
     const rows = [
-      ['ttl-audit (one PTTL script call per SCAN page, median of 3)', now.ms, now.result.scanned],
+      ['ttl-audit (SCAN and PTTL in one script call per page, median of 3)', now.ms, now.result.scanned],
     ];
     if (process.env.BENCH_SKIP_BASELINE !== '1') {
       const before = await time(() => perKeyAudit(commands));

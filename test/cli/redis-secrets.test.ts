@@ -63,6 +63,7 @@ describe('phicache ttl-audit: --password-secret and --tls-ca-secret', { concurre
       '--password-secret',
       `file:${pw}`,
       ...match,
+      '--show-key-names', // the planted name is not phicache-shaped, so it is redacted by default
       '--json',
     ]);
     assert.equal(result.exitCode, 1, result.stderr);

@@ -97,6 +97,8 @@ export interface RespConnectOptions {
   readonly password?: string;
   /** A call that gets no reply for this long fails (and the connection is closed). Default 2000. */
   readonly timeoutMs?: number;
+  /** The name the server certificate is checked against. Default: the host. */
+  readonly servername?: string;
 }
 
 type Parsed = { value: RespReply; next: number } | undefined;
@@ -173,6 +175,13 @@ export class RespConnection {
             ca: options.tls.ca,
             ...(options.tls.cert === undefined ? {} : { cert: options.tls.cert }),
             ...(options.tls.key === undefined ? {} : { key: options.tls.key }),
+            ...(options.servername === undefined
+              ? {}
+              : {
+                  servername: options.servername,
+                  checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+                    tls.checkServerIdentity(options.servername!, cert),
+                }),
           })
         : net.connect({ host, port: options.port });
       const timer = setTimeout(
@@ -587,7 +596,15 @@ function openssl(cwd: string, args: string[]): Promise<void> {
   });
 }
 
-async function makeCertificates(): Promise<Certificates> {
+/** What the server certificate says: how long it is valid and which names it covers. */
+interface CertificateShape {
+  readonly days?: number;
+  readonly serverNames?: string;
+}
+
+async function makeCertificates(shape: CertificateShape = {}): Promise<Certificates> {
+  const days = String(shape.days ?? 2);
+  const serverNames = shape.serverNames ?? 'IP:127.0.0.1,DNS:localhost';
   const dir = makeTempDir('certs');
   try {
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -600,7 +617,7 @@ async function makeCertificates(): Promise<Certificates> {
       '-out',
       'ca.crt',
       '-days',
-      '2',
+      days,
       '-subj',
       '/CN=phicache test CA',
       '-addext',
@@ -633,7 +650,7 @@ async function makeCertificates(): Promise<Certificates> {
         '-set_serial',
         `0x${randomBytes(16).toString('hex')}`,
         '-days',
-        '2',
+        days,
         '-out',
         `${name}.crt`,
         '-extfile',
@@ -642,11 +659,7 @@ async function makeCertificates(): Promise<Certificates> {
     };
     const common = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n';
     await Promise.all([
-      leaf(
-        'server',
-        'localhost',
-        `${common}extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n`,
-      ),
+      leaf('server', 'localhost', `${common}extendedKeyUsage=serverAuth\nsubjectAltName=${serverNames}\n`),
       leaf('client', 'phicache', `${common}extendedKeyUsage=clientAuth\n`),
     ]);
     const read = (file: string) => readFile(join(dir, file), 'utf8');
@@ -1051,4 +1064,101 @@ export function isAlive(pid: number): boolean {
   } catch {
     return true; // no /proc: trust kill(0)
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A server shaped by the test: redis.conf lines, TLS with or without a plain port, certificates of a given life
+// and names. For posture checks, which need one server per setting to make each check fail and pass.
+
+export interface ConfiguredRedisSpec {
+  /** redis.conf lines (users, passwords, settings): a file keeps passwords off the command line. */
+  readonly config?: readonly string[];
+  /** A TLS port; the plain port is off (`port 0`) unless `plainPort`. */
+  readonly tls?: {
+    readonly plainPort?: boolean;
+    readonly clientCertificates?: boolean;
+    /** Validity of the CA and the server certificate in days. Default 400. */
+    readonly days?: number;
+    /** The server certificate's subjectAltName. Default `IP:127.0.0.1,DNS:localhost`. */
+    readonly serverNames?: string;
+  };
+  /** Credentials the readiness probe uses, when the default user cannot run INFO. */
+  readonly probe?: { readonly username?: string; readonly password?: string };
+}
+
+export type ConfiguredRedis = PrivateRedis & {
+  /** The plain port, when there is one. */
+  readonly plainPort?: number;
+  /** The TLS port, when there is one. */
+  readonly tlsPort?: number;
+};
+
+/** One private redis-server as `spec` describes; call `stop()` after. */
+export async function startConfiguredRedis(spec: ConfiguredRedisSpec = {}): Promise<ConfiguredRedis> {
+  const tlsSpec = spec.tls;
+  const certs =
+    tlsSpec === undefined
+      ? undefined
+      : await makeCertificates({
+          days: tlsSpec.days ?? 400,
+          ...(tlsSpec.serverNames === undefined ? {} : { serverNames: tlsSpec.serverNames }),
+        });
+  const ports = tlsSpec === undefined ? 1 : tlsSpec.plainPort === true ? 2 : 1;
+  const clientTls =
+    certs === undefined ? undefined : { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
+  let plainPort: number | undefined;
+  const proc = await launch({
+    name: 'configured',
+    ports,
+    probe: {
+      ...(clientTls === undefined ? {} : { tls: clientTls }),
+      ...(tlsSpec?.serverNames?.startsWith('DNS:')
+        ? { servername: tlsSpec.serverNames.slice(4).split(',')[0]! }
+        : {}),
+      ...(spec.probe ?? {}),
+    },
+    args: async (picked, dir) => {
+      // The harness defaults first, as lines, so that the spec's own lines (later) override them.
+      const lines = [
+        `bind ${HOST}`,
+        'daemonize no',
+        `dir ${dir}`,
+        'save ""',
+        'appendonly no',
+        'shutdown-timeout 0',
+        'loglevel notice',
+      ];
+      if (certs !== undefined) {
+        await Promise.all([
+          writeFile(join(dir, 'ca.crt'), certs.ca),
+          writeFile(join(dir, 'server.crt'), certs.serverCert),
+          writeFile(join(dir, 'server.key'), certs.serverKey, { mode: 0o600 }),
+        ]);
+        lines.push(
+          `port ${tlsSpec?.plainPort === true ? picked[1] : 0}`,
+          `tls-port ${picked[0]}`,
+          `tls-cert-file ${join(dir, 'server.crt')}`,
+          `tls-key-file ${join(dir, 'server.key')}`,
+          `tls-ca-cert-file ${join(dir, 'ca.crt')}`,
+          `tls-auth-clients ${tlsSpec?.clientCertificates === true ? 'yes' : 'no'}`,
+        );
+      } else {
+        lines.push(`port ${picked[0]}`);
+      }
+      plainPort = certs === undefined ? picked[0] : tlsSpec?.plainPort === true ? picked[1] : undefined;
+      lines.push(...(spec.config ?? []));
+      await writeFile(join(dir, 'redis.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
+      return [join(dir, 'redis.conf')];
+    },
+  });
+  return {
+    ...fleet([proc], {
+      topology: certs === undefined ? 'plain' : 'tls',
+      url: `${certs === undefined ? 'redis' : 'rediss'}://${HOST}:${proc.port}`,
+      nodes: [node(proc, 'master')],
+      ...(clientTls === undefined ? {} : { tls: clientTls }),
+    }),
+    ...(plainPort === undefined ? {} : { plainPort }),
+    ...(certs === undefined ? {} : { tlsPort: proc.port }),
+  };
 }

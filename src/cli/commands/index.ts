@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
+import { verifyCommand } from './verify.js';
 
 export type { Command, CommandOptions, CommandResult, CommandValues } from './command.js';
 
@@ -15,5 +16,6 @@ export const commands: readonly Command[] = [
   auditHashCommand,
   auditExportCommand,
   ttlAuditCommand,
+  verifyCommand,
   keysInitCommand,
 ];

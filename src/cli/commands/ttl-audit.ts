@@ -20,6 +20,9 @@ export const ttlAuditCommand: Command = {
     '  --match <pattern>                 SCAN MATCH pattern, default *',
     '  --policy <file>                   the policy that sets the caps',
     "  --dek-epoch-ms <ms>               the writers' dekEpochMs, default 3600000",
+    '  --deadline-ms <ms>                how long one SCAN page or its PTTLs may take, default 5000',
+    '  --show-key-names                  print names of keys phicache did not write as they are; by default',
+    '                                    they are redacted (namespace and an HMAC), since they may hold PHI',
     '',
     'Exit codes: 0 clean, 1 keys found, 2 could not run.',
   ].join('\n'),
@@ -28,6 +31,8 @@ export const ttlAuditCommand: Command = {
     match: { type: 'string' },
     policy: { type: 'string' },
     'dek-epoch-ms': { type: 'string' },
+    'deadline-ms': { type: 'string' },
+    'show-key-names': { type: 'boolean' },
   },
   async handler(values, positionals): Promise<CommandResult> {
     if (positionals.length > 0)
@@ -43,6 +48,16 @@ export const ttlAuditCommand: Command = {
         '--dek-epoch-ms must be an integer number of milliseconds, at least 1000',
       );
     }
+    const deadlineMs = values['deadline-ms'] === undefined ? undefined : Number(values['deadline-ms']);
+    if (
+      deadlineMs !== undefined &&
+      !(Number.isSafeInteger(deadlineMs) && deadlineMs >= 1 && deadlineMs <= 600_000)
+    ) {
+      throw new PhiCacheError(
+        'ERR_CLI_USAGE',
+        '--deadline-ms must be an integer number of milliseconds in 1..600000',
+      );
+    }
     const commands = await nodeRedisCommands(await redisConnectionFrom(values));
     const progress = process.stderr.isTTY
       ? (scanned: number) => process.stderr.write(`\rscanned ${scanned} keys`)
@@ -52,6 +67,8 @@ export const ttlAuditCommand: Command = {
         policy,
         ...(typeof values.match === 'string' ? { match: values.match } : {}),
         ...(dekEpochMs === undefined ? {} : { dekEpochMs }),
+        ...(deadlineMs === undefined ? {} : { deadlineMs }),
+        keyNames: values['show-key-names'] === true ? 'verbatim' : 'redacted',
         ...(progress === undefined ? {} : { onProgress: progress }),
       });
       if (progress !== undefined) process.stderr.write('\n');
@@ -71,6 +88,9 @@ function render(report: TtlAuditReport): string {
   });
   const noTtl = report.findings.filter((f) => f.kind === 'no-ttl').length;
   const overCap = report.findings.length - noTtl;
+  if (report.keyNames === 'redacted' && report.findings.some((f) => f.key.startsWith('redacted:'))) {
+    lines.push('names of keys phicache did not write are redacted; --show-key-names prints them');
+  }
   lines.push(
     `${report.ok ? 'clean' : 'FAIL'}: scanned ${report.scanned} keys on ${report.masters} masters; ${noTtl} without TTL, ${overCap} over their class cap`,
   );

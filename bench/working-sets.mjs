@@ -1,10 +1,10 @@
 // Working sets and memory: phicache get and set over working sets of 10,000 and 100,000 names beside lru-cache and
 // BentoCache's memory tier in the same process and run, then the heap a MemoryStore-backed phicache holds after a
-// million overwrites of a few keys. phicache runs as users run it: a real AuditTrail over a durable FileSink (group
-// commit, each operation answered once its record is on disk). Prints markdown on stdout.
+// million overwrites of a few keys. phicache runs as users run it: a real AuditTrail over a FileSink at its default
+// durability (access records `written`, synced within 5 ms). Prints markdown on stdout.
 //
 // Every cache is driven the same way: CALLERS concurrent async loops (a server's concurrent requests; with one
-// caller, every operation would wait for its own fdatasync), each picking keys uniformly at random from the working
+// caller, every operation would wait for its own record), each picking keys uniformly at random from the working
 // set (a seeded generator: a cyclic scan is the one pattern any LRU memo misses on entirely, and not what traffic
 // looks like). Run with `node --expose-gc` (`npm run bench:working-sets`).
 //
@@ -234,7 +234,7 @@ line(
   `- ${CALLERS} concurrent callers per task, keys drawn uniformly at random; ${TIME_MS} ms per task, ${ROUNDS} rounds (the second in reverse cache order), mean of the rounds; the whole run took ${seconds.toFixed(0)} s`,
 );
 line(
-  `- phicache: class \`${CLASS}\`, MemoryStore, AuditTrail over a durable FileSink (group commit), one tenant`,
+  `- phicache: class \`${CLASS}\`, MemoryStore, AuditTrail over a FileSink at its default durability (access records \`written\`), one tenant`,
 );
 line(
   `- 1-minute load average: ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end (above ~1 means something else shared the ${cpus().length} cores)`,

@@ -15,10 +15,8 @@
 // value size (default 1000), BENCH_CALLERS (default 64), BENCH_PER_CALLER operations per caller per sample (default
 // 4), BENCH_REDIS_SERVER (default `redis-server` on the PATH).
 
-import { spawn } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect as netConnect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeyv } from '@keyv/redis';
@@ -39,6 +37,7 @@ import {
 } from 'phicache';
 import { createClient, RESP_TYPES } from 'redis';
 import { Bench } from 'tinybench';
+import { freePort, positiveInt, startRedis, stopRedis } from './redis-server.mjs';
 
 const TIME_MS = positiveInt('BENCH_TIME_MS', 1500);
 const WARMUP_MS = Math.min(300, TIME_MS);
@@ -46,7 +45,6 @@ const KEYS = positiveInt('BENCH_KEYS', 1000);
 const CALLERS = positiveInt('BENCH_CALLERS', 64);
 const PER_CALLER = positiveInt('BENCH_PER_CALLER', 4);
 const OPS_PER_SAMPLE = CALLERS * PER_CALLER;
-const REDIS_SERVER = process.env.BENCH_REDIS_SERVER || 'redis-server';
 const ROUNDS = 2;
 const SIZES = [1024, 16 * 1024];
 const OPS = ['get', 'set'];
@@ -528,75 +526,4 @@ async function redisCpuSeconds() {
   const info = await nrFast.info('cpu');
   const field = (name) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 'NaN');
   return field('used_cpu_user') + field('used_cpu_sys');
-}
-
-async function freePort() {
-  const probe = createServer();
-  await new Promise((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port: free } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return free;
-}
-
-/** Starts redis-server on `p` without persistence and waits until it answers PING. */
-async function startRedis(p) {
-  const child = spawn(
-    REDIS_SERVER,
-    ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  const keep = (chunk) => {
-    log = (log + chunk).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.once('error', (error) => keep(`${error.message}\n`));
-  // Never leave a server behind, whatever happens to this process.
-  process.once('exit', () => child.exitCode === null && child.kill('SIGKILL'));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on port ${p}:\n${log}`);
-    }
-    if (await answersPing(p)) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { child, exited };
-}
-
-function answersPing(p) {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port: p });
-    let reply = '';
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
-}
-
-async function stopRedis({ child, exited }) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function positiveInt(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be an integer of at least 1`);
-  return n;
 }

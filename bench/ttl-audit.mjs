@@ -7,45 +7,22 @@
 // Knobs (environment): BENCH_KEYS (default 200000), BENCH_REDIS_SERVER (default `redis-server` on the PATH),
 // BENCH_SKIP_BASELINE=1 to time only the current audit.
 
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { createClient } from 'redis';
 import { ttlAudit } from '../build/src/ops/ttl-audit.js';
 import { loadDefaultPolicy } from '../build/src/policy/default.js';
 import { nodeRedisCommands } from '../build/src/store/redis/node-redis.js';
+import { freePort, startRedis, stopRedis } from './redis-server.mjs';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 200_000);
-const SERVER = process.env.BENCH_REDIS_SERVER ?? 'redis-server';
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startServer() {
   const port = await freePort();
-  const child = spawn(
-    SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const server = await startRedis(port);
   const url = `redis://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const client = createClient({ url });
-      await client.connect();
-      return { url, child, client };
-    } catch (error) {
-      if (attempt > 200) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
+  const client = createClient({ url });
+  await client.connect();
+  return { url, server, client };
 }
 
 /** The audit before its deadlines and pipelining: SCAN pages, then one awaited PTTL per key. */
@@ -72,7 +49,7 @@ async function time(body) {
   return { ms: performance.now() - start, result };
 }
 
-const { url, child, client } = await startServer();
+const { url, server, client } = await startServer();
 try {
   // Like a shared production Redis: most keys with a TTL, some without.
   for (let start = 0; start < KEYS; start += 10_000) {
@@ -119,5 +96,5 @@ try {
   }
 } finally {
   await client.close();
-  child.kill('SIGTERM');
+  await stopRedis(server);
 }

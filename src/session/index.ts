@@ -1,5 +1,6 @@
 export { type ExpressStoreClass, expressSessionStore } from './express-session-store.js';
 export { type FastifySessionStore, fastifySessionStore } from './fastify-session-store.js';
+export { type SessionRuleId, sessionRules } from './session-rules.js';
 export {
   PhiSessionStore,
   type PhiSessionStoreEvents,

@@ -113,6 +113,7 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
   async get(sid: string): Promise<SessionData | undefined> {
     const data = await this.#cache.get<SessionData>(this.#ref(sid), this.#context(sid));
     if (data === undefined) return undefined;
+    // PHI-SESSION-03: past the absolute timeout the session is over, whatever TTL the store still gives it.
     if (this.#absoluteRemainingMs(data) <= 0) {
       await this.destroy(sid);
       return undefined;
@@ -127,15 +128,17 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
    */
   async set(sid: string, session: SessionData): Promise<void> {
     const data = this.#serializable(session);
+    // PHI-SESSION-01: the detectors run before the policy and before any write.
     const findings = findPhiInValue(data);
     if (findings.length > 0) {
       const where = findings.map((finding) => `${finding.path} (${finding.kind})`).join(', ');
       throw new PhiCacheError(
         'ERR_SESSION_DATA_PHI',
-        `session data looks like PHI at ${where}; nothing was stored`,
+        `session data looks like PHI at ${where}; nothing was stored (rule PHI-SESSION-01)`,
       );
     }
     const now = this.#clock();
+    // PHI-SESSION-03: an issue time in the future is not believed, so the absolute timeout cannot be pushed back.
     const issuedAt = typeof data.issuedAt === 'number' && data.issuedAt <= now ? data.issuedAt : now;
     const record = { ...data, issuedAt };
     const ttlMs = this.#ttlMs(record, now);
@@ -144,10 +147,11 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
       return;
     }
     const receipt = await this.#cache.set(this.#ref(sid), record, this.#context(sid), { ttlMs });
+    // PHI-SESSION-05: a login that could not be kept fails visibly.
     if (!receipt.stored) {
       throw new PhiCacheError(
         'ERR_STORE_UNAVAILABLE',
-        'the session was not stored: the cache dropped the write',
+        'the session was not stored: the cache dropped the write (rule PHI-SESSION-05)',
       );
     }
   }
@@ -165,6 +169,7 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
 
   /** Ends the session: purges every entry of its scope (the session itself and anything cached for it). */
   async destroy(sid: string): Promise<void> {
+    // PHI-SESSION-04: a scope purge leaves a purge marker, so a copy of the entry written back is refused.
     await this.#cache.purgeScope(this.#context(sid), { session: sid });
   }
 
@@ -180,12 +185,14 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     this.#probe = undefined;
   }
 
+  /** PHI-SESSION-06: the session id is the entry's id, which the cache turns into an HMAC name. */
   #ref(sid: string) {
     if (typeof sid !== 'string' || sid.length === 0)
       throw new TypeError('a session id is a non-empty string');
     return { class: this.#className, resource: STORE_RESOURCE, id: sid };
   }
 
+  /** PHI-SESSION-06: the session id is the entry's scope, which the cache turns into an HMAC tag. */
   #context(sid: string): AccessContext {
     return { tenant: this.#tenant, session: sid, principal: this.#principal };
   }
@@ -201,6 +208,7 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     return issuedAt + this.#absoluteTimeoutMs - this.#clock();
   }
 
+  /** PHI-SESSION-02 and -03: the shortest of the idle timeout, the absolute remainder and the cookie's life. */
   #ttlMs(record: SessionData, now: number): number {
     let ttl = Math.min(this.#idleTimeoutMs, this.#absoluteRemainingMs(record));
     const cookie = record.cookie as { expires?: unknown } | undefined;
@@ -211,6 +219,7 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     return Math.floor(ttl);
   }
 
+  /** PHI-SESSION-05: the middleware learns the store is down, and stops loading sessions until `connect`. */
   #down(): void {
     if (!this.#ready) return;
     this.#ready = false;

@@ -96,7 +96,7 @@ for (const backend of BACKENDS) {
       assert.equal((await browser.request('GET', '/me')).status, 401, 'the old cookie opens nothing');
     });
 
-    test('session data with PHI is refused with ERR_SESSION_DATA_PHI and never stored', async () => {
+    test('PHI-SESSION-01 session data with PHI is refused with ERR_SESSION_DATA_PHI and never stored', async () => {
       const browser = new Browser(base, COOKIE);
       await browser.request('POST', '/login', { user: 'dr.grace' });
       const refused = await browser.request('POST', '/remember-patient', { name: 'Jane Q. Patient' });
@@ -108,7 +108,7 @@ for (const backend of BACKENDS) {
     });
 
     if (backend !== 'embedded') {
-      test('Redis holds no raw session id, and every session key has a TTL within the class cap', async () => {
+      test('PHI-SESSION-06 Redis holds no raw session id, and every session key has a TTL within the class cap', async () => {
         const browser = new Browser(base, COOKIE);
         await browser.request('POST', '/login', { user: 'dr.lin' });
         const sid = browser.sessionId();
@@ -130,7 +130,7 @@ for (const backend of BACKENDS) {
         }
       });
 
-      test('a destroyed session copied back into Redis by an attacker is refused', async () => {
+      test('PHI-SESSION-04 a destroyed session copied back into Redis by an attacker is refused', async () => {
         const browser = new Browser(base, COOKIE);
         await browser.request('POST', '/login', { user: 'dr.mallory-victim' });
         const sid = browser.sessionId();
@@ -152,7 +152,7 @@ for (const backend of BACKENDS) {
         assert.equal((await browser.request('GET', '/me')).status, 401);
       });
 
-      test('touch extends the TTL, never past the class cap', async () => {
+      test('PHI-SESSION-02 touch extends the TTL, never past the class cap', async () => {
         const sid = `touch-${backend}-session`;
         const shortCookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() };
         await store.sessions.set(sid, { subject: 'dr.touch', cookie: shortCookie });

@@ -92,7 +92,7 @@ for (const backend of BACKENDS) {
       assert.equal((await browser.request('GET', '/me')).status, 401);
     });
 
-    test('a diagnosis in the session is refused with ERR_SESSION_DATA_PHI', async () => {
+    test('PHI-SESSION-01 a diagnosis in the session is refused with ERR_SESSION_DATA_PHI', async () => {
       const browser = new Browser(base, COOKIE);
       await browser.request('POST', '/login', { user: 'dr.grace' });
       const refused = await browser.request('POST', '/note', { diagnosis: 'J45.909' });
@@ -104,7 +104,7 @@ for (const backend of BACKENDS) {
     });
 
     if (backend !== 'embedded') {
-      test('Redis holds no raw session id and every key has a TTL within the cookie and the class cap', async () => {
+      test('PHI-SESSION-06 Redis holds no raw session id and every key has a TTL within the cookie and the class cap', async () => {
         const browser = new Browser(base, COOKIE);
         await browser.request('POST', '/login', { user: 'dr.lin' });
         const sid = browser.sessionId();

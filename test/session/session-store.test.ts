@@ -7,7 +7,7 @@ import { makeCache } from '../helpers/make-cache.js';
 const MINUTE = 60_000;
 
 describe('PhiSessionStore timeouts, purges and outages', () => {
-  test('idle timeout: the TTL of each save is the idle timeout, and touch starts it again', async () => {
+  test('PHI-SESSION-02 idle timeout: the TTL of each save is the idle timeout, and touch starts it again', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({
       cache: t.cache,
@@ -27,7 +27,7 @@ describe('PhiSessionStore timeouts, purges and outages', () => {
     await t.cache.close();
   });
 
-  test('absolute timeout: touching cannot keep a session past it, and its issue time cannot be forged forward', async () => {
+  test('PHI-SESSION-03 absolute timeout: touching cannot keep a session past it, and its issue time cannot be forged forward', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({
       cache: t.cache,
@@ -54,14 +54,14 @@ describe('PhiSessionStore timeouts, purges and outages', () => {
     await t.cache.close();
   });
 
-  test('the idle timeout cannot exceed the class cap: the cache refuses the write', async () => {
+  test('PHI-SESSION-02 the idle timeout cannot exceed the class cap: the cache refuses the write', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({ cache: t.cache, tenant: 'sessions', idleTimeoutMs: 60 * MINUTE });
     await assert.rejects(sessions.set('sid-cap', { subject: 'u-3' }), { code: 'ERR_POLICY_TTL_EXCEEDED' });
     await t.cache.close();
   });
 
-  test('fields outside the class allow list are refused; PHI-looking values are refused before the policy', async () => {
+  test('PHI-SESSION-01 fields outside the class allow list are refused; PHI-looking values are refused before the policy', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({ cache: t.cache, tenant: 'sessions' });
     await assert.rejects(sessions.set('sid-f', { subject: 'u-4', cart: 'x' }), {
@@ -87,7 +87,7 @@ describe('PhiSessionStore timeouts, purges and outages', () => {
     await t.cache.close();
   });
 
-  test('destroy purges the session', async () => {
+  test('PHI-SESSION-04 destroy purges the session', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({ cache: t.cache, tenant: 'sessions', clock: () => t.clock.now });
     await sessions.set('sid-d', { subject: 'u-5' });
@@ -98,7 +98,7 @@ describe('PhiSessionStore timeouts, purges and outages', () => {
     await t.cache.close();
   });
 
-  test('a store outage: reads miss, saves fail, `disconnect` then `connect` once it answers again', async () => {
+  test('PHI-SESSION-05 a store outage: reads miss, saves fail, `disconnect` then `connect` once it answers again', async () => {
     const t = await makeCache();
     const sessions = new PhiSessionStore({ cache: t.cache, tenant: 'sessions', probeIntervalMs: 10 });
     await sessions.set('sid-o', { subject: 'u-6' });

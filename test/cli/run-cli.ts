@@ -12,7 +12,8 @@ export interface CliRun {
 
 export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const options = { timeout: 20_000, env: { ...process.env, ...env } };
+    // The timeout only stops a CLI that hangs; it is no measure of speed (a loaded machine starts node slowly).
+    const options = { timeout: 60_000, env: { ...process.env, ...env } };
     execFile(process.execPath, [mainPath, ...args], options, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') {
         reject(error);

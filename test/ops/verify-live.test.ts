@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { sealEnvelope } from '../../src/crypto/envelope.js';
+import { PhiCacheError } from '../../src/errors.js';
 import type { PostureReport, ProbeTarget, Verdict } from '../../src/ops/verify/index.js';
 import { verifyPosture } from '../../src/ops/verify/index.js';
 import { loadDefaultPolicy } from '../../src/policy/default.js';
@@ -136,6 +137,26 @@ describe('verify: a default redis-server (no TLS, no password)', () => {
     }
     assert.equal(v.get('tls.replication'), 'WARN', evidence(report, 'tls.replication'));
     assert.equal(v.get('server.replication'), 'WARN', evidence(report, 'server.replication'));
+  });
+
+  test('server.version: FAIL when the caller asks for a newer minimum than this server; bad minimums are refused', async () => {
+    const target = { host: '127.0.0.1', port: server.plainPort! };
+    const version = await withConnection({ port: server.plainPort! }, async (c) =>
+      String(/redis_version:([\d.]+)/.exec(String(await c.call('INFO', 'server')))?.[1]),
+    );
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    const newer = `${major}.${minor + 1}`;
+    const raised = await verifyPosture({ targets: [target], policy, minimumServerVersion: newer, now: NOW });
+    assert.equal(verdicts(raised).get('server.version'), 'FAIL', evidence(raised, 'server.version'));
+    assert.match(evidence(raised, 'server.version'), new RegExp(`older than the minimum ${newer}\\.0`));
+    const exact = await verifyPosture({ targets: [target], policy, minimumServerVersion: version, now: NOW });
+    assert.equal(verdicts(exact).get('server.version'), 'PASS', evidence(exact, 'server.version'));
+    for (const bad of ['7', 'latest', '7.x', '']) {
+      await assert.rejects(
+        verifyPosture({ targets: [target], policy, minimumServerVersion: bad, now: NOW }),
+        (error: unknown) => error instanceof PhiCacheError && error.code === 'ERR_CLI_USAGE',
+      );
+    }
   });
 });
 

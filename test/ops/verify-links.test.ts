@@ -114,6 +114,10 @@ describe('tls.replication', () => {
     const link = finding(report, 'tls.replication');
     assert.equal(link.verdict, 'PASS', link.evidence);
     assert.match(link.evidence, /tls-replication yes \(1 links\)/);
+    // A primary with a live replica is also what server.replication asks for.
+    const ha = finding(report, 'server.replication');
+    assert.equal(ha.verdict, 'PASS', ha.evidence);
+    assert.match(ha.evidence, /role master, 1 connected replicas/);
   });
 });
 

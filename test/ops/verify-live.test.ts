@@ -319,6 +319,31 @@ describe('verify: one setting changed at a time', () => {
     assert.equal(v.get('data.persistence'), 'WARN');
   });
 
+  test('bound to every interface, MODULE from anywhere, protected mode off behind AUTH: WARN, FAIL, WARN', async () => {
+    const password = randomBytes(18).toString('base64url');
+    // A password on the default user keeps the server closed while it listens on every interface.
+    const server = await start({
+      config: [
+        `user default on >${password} ~* &* +@all`,
+        'bind 0.0.0.0',
+        'protected-mode no',
+        'enable-module-command yes',
+      ],
+      probe: { password },
+    });
+    const report = await verifyPosture({
+      targets: [{ host: '127.0.0.1', port: server.plainPort!, password }],
+      policy,
+      now: NOW,
+    });
+    const v = verdicts(report);
+    assert.equal(v.get('network.bind'), 'WARN', evidence(report, 'network.bind'));
+    assert.match(evidence(report, 'network.bind'), /bind 0\.0\.0\.0: listens on every interface/);
+    assert.equal(v.get('surface.module-command'), 'FAIL', evidence(report, 'surface.module-command'));
+    assert.equal(v.get('network.protected-mode'), 'WARN', evidence(report, 'network.protected-mode'));
+    assert.equal(v.get('auth.required'), 'PASS', evidence(report, 'auth.required'));
+  });
+
   test('a TLS server that also keeps its plain port: the plaintext listener FAILs', async () => {
     const server = await start({ tls: { plainPort: true } });
     const report = await verifyPosture({

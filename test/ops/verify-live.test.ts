@@ -344,6 +344,17 @@ describe('verify: one setting changed at a time', () => {
     assert.equal(v.get('auth.required'), 'PASS', evidence(report, 'auth.required'));
   });
 
+  test('an RDB schedule: data.persistence WARNs, naming the schedule', async () => {
+    const server = await start({ config: ['save "3600 1"'] });
+    const report = await verifyPosture({
+      targets: [{ host: '127.0.0.1', port: server.plainPort! }],
+      policy,
+      now: NOW,
+    });
+    assert.equal(verdicts(report).get('data.persistence'), 'WARN', evidence(report, 'data.persistence'));
+    assert.match(evidence(report, 'data.persistence'), /RDB snapshots on \(save "3600 1"\)/);
+  });
+
   test('a TLS server that also keeps its plain port: the plaintext listener FAILs', async () => {
     const server = await start({ tls: { plainPort: true } });
     const report = await verifyPosture({

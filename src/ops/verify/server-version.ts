@@ -32,6 +32,25 @@ function compare(a: ServerVersion, b: ServerVersion): number {
 
 const show = (v: ServerVersion) => v.join('.');
 
+/**
+ * A version against the minimum, the same rule for a live server and a managed-service description: FAIL below
+ * it; WARN for Redis 6 when a caller lowered the minimum that far (no ACL DRYRUN, no protected configs); else PASS.
+ */
+export function versionFinding(
+  id: string,
+  seen: string,
+  version: ServerVersion,
+  minimum: ServerVersion,
+  remedy: string,
+): Finding {
+  if (compare(version, minimum) < 0)
+    return fail(id, `${seen}, older than the minimum ${show(minimum)}`, remedy);
+  if (version[0] < 7) {
+    return warn(id, `${seen}: at least ${show(minimum)}, but no ACL DRYRUN and no protected configs`, remedy);
+  }
+  return pass(id, `${seen}, at least the minimum ${show(minimum)}`);
+}
+
 /** The server's version against the minimum: older lines no longer get security fixes. */
 export async function checkVersion(server: LiveServer, minimum: ServerVersion): Promise<Finding> {
   const id = 'server.version';
@@ -43,16 +62,5 @@ export async function checkVersion(server: LiveServer, minimum: ServerVersion): 
     return notCheckable(id, `the server reports an unreadable version (${reported.slice(0, 20)})`);
   const version: ServerVersion = [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
   const remedy = `Upgrade to Redis ${show(minimum)} or later (Memorystore \`gcloud redis instances upgrade --redis-version\`, ElastiCache \`modify-replication-group --engine-version\`).`;
-  if (compare(version, minimum) < 0) {
-    return fail(id, `Redis ${reported}, older than the minimum ${show(minimum)}`, remedy);
-  }
-  // A minimum lowered below 7.0 by the caller still leaves Redis 6 without what the ACL and surface checks use.
-  if (version[0] < 7) {
-    return warn(
-      id,
-      `Redis ${reported}: at least ${show(minimum)}, but no ACL DRYRUN and no protected configs`,
-      remedy,
-    );
-  }
-  return pass(id, `Redis ${reported}, at least the minimum ${show(minimum)}`);
+  return versionFinding(id, `Redis ${reported}`, version, minimum, remedy);
 }

@@ -97,11 +97,12 @@ export async function verifyPosture(options: VerifyOptions): Promise<PostureRepo
   };
 
   if (options.memorystore !== undefined) {
-    const { target, findings } = checkMemorystore(options.memorystore);
+    const { target, findings } = checkMemorystore(options.memorystore, minimumVersion);
     add(target, findings);
   }
   if (options.elasticache !== undefined) {
-    for (const { target, findings } of checkElastiCache(options.elasticache)) add(target, findings);
+    for (const { target, findings } of checkElastiCache(options.elasticache, minimumVersion))
+      add(target, findings);
   }
   for (const target of targets) {
     const label = `${target.tls === undefined ? 'redis' : 'rediss'}://${target.host}:${target.port}`;

@@ -36,6 +36,26 @@ describe('phicache verify against a default redis-server', () => {
     assert.match(result.stdout, /^FAIL: \d+ passed, \d+ failed, \d+ warnings, \d+ not checkable$/m);
   });
 
+  test('--min-redis-version: the default 7.0 passes this server, a minimum above it FAILs server.version', async () => {
+    const url = `redis://127.0.0.1:${server.plainPort}`;
+    const byDefault = await runCli(['verify', '--redis', url], { PHICACHE_HOME: home });
+    assert.match(
+      byDefault.stdout,
+      /^ {2}PASS +server\.version +Redis [\d.]+, at least the minimum 7\.0\.0$/m,
+    );
+    const raised = await runCli(['verify', '--redis', url, '--min-redis-version', '99.1'], {
+      PHICACHE_HOME: home,
+    });
+    assert.equal(raised.exitCode, 1, raised.stderr);
+    assert.match(
+      raised.stdout,
+      /^ {2}FAIL +server\.version +Redis [\d.]+, older than the minimum 99\.1\.0$/m,
+    );
+    const bad = await runCli(['verify', '--redis', url, '--min-redis-version', 'latest', '--json']);
+    assert.equal(bad.exitCode, 2);
+    assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'ERR_CLI_USAGE');
+  });
+
   test('--json: one stable document, the report', async () => {
     const result = await runCli(['verify', '--redis', `redis://127.0.0.1:${server.plainPort}`, '--json'], {
       PHICACHE_HOME: home,

@@ -1084,6 +1084,8 @@ export interface ConfiguredRedisSpec {
   };
   /** Credentials the readiness probe uses, when the default user cannot run INFO. */
   readonly probe?: { readonly username?: string; readonly password?: string };
+  /** A Cluster node (`cluster-enabled yes`) with its bus on a port of its own, not port + 10000. */
+  readonly clusterNode?: boolean;
 }
 
 export type ConfiguredRedis = PrivateRedis & {
@@ -1103,7 +1105,7 @@ export async function startConfiguredRedis(spec: ConfiguredRedisSpec = {}): Prom
           days: tlsSpec.days ?? 400,
           ...(tlsSpec.serverNames === undefined ? {} : { serverNames: tlsSpec.serverNames }),
         });
-  const ports = tlsSpec === undefined ? 1 : tlsSpec.plainPort === true ? 2 : 1;
+  const ports = (tlsSpec?.plainPort === true ? 2 : 1) + (spec.clusterNode === true ? 1 : 0);
   const clientTls =
     certs === undefined ? undefined : { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
   let plainPort: number | undefined;
@@ -1146,6 +1148,7 @@ export async function startConfiguredRedis(spec: ConfiguredRedisSpec = {}): Prom
         lines.push(`port ${picked[0]}`);
       }
       plainPort = certs === undefined ? picked[0] : tlsSpec?.plainPort === true ? picked[1] : undefined;
+      if (spec.clusterNode === true) lines.push('cluster-enabled yes', `cluster-port ${picked.at(-1)}`);
       lines.push(...(spec.config ?? []));
       await writeFile(join(dir, 'redis.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
       return [join(dir, 'redis.conf')];

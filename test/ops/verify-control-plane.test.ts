@@ -140,12 +140,12 @@ describe('verify --memorystore', () => {
       'WARN',
     ],
     [
-      'Redis 6',
+      'Redis 6, below the default minimum 7.0',
       (d) => {
         d.redisVersion = 'REDIS_6_X';
       },
       'memorystore.version',
-      'WARN',
+      'FAIL',
     ],
     [
       'Redis 5',
@@ -315,5 +315,31 @@ describe('verify --elasticache', () => {
   test('a file without replication groups: NOT-CHECKABLE, never a pass', async () => {
     const report = await elasticache({});
     assert.deepEqual(verdicts(report), { 'elasticache.description': 'NOT-CHECKABLE' });
+  });
+});
+
+describe('verify: the minimum Redis version applies to descriptions as to live servers', () => {
+  test('the secure descriptions pass the default minimum and FAIL a higher one', async () => {
+    const policy = await loadDefaultPolicy();
+    const both = {
+      memorystore: await fixture('memorystore-secure.json'),
+      elasticache: await fixture('elasticache-secure.json'),
+      policy,
+      now: NOW,
+    };
+    const byDefault = verdicts(await verifyPosture(both));
+    assert.equal(byDefault['memorystore.version'], 'PASS');
+    assert.equal(byDefault['elasticache.version'], 'PASS');
+    const raised = await verifyPosture({ ...both, minimumServerVersion: '7.4' });
+    const got = verdicts(raised);
+    assert.equal(got['memorystore.version'], 'FAIL');
+    assert.equal(got['elasticache.version'], 'FAIL');
+    assert.match(
+      raised.checks.find((c) => c.id === 'memorystore.version')!.evidence,
+      /redisVersion REDIS_7_2, older than the minimum 7\.4\.0/,
+    );
+    const lowered = verdicts(await verifyPosture({ ...both, minimumServerVersion: '7.2' }));
+    assert.equal(lowered['memorystore.version'], 'PASS');
+    assert.equal(lowered['elasticache.version'], 'FAIL', 'ElastiCache 7.1.0 is below 7.2');
   });
 });

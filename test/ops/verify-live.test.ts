@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { sealEnvelope } from '../../src/crypto/envelope.js';
+import { PhiCacheError } from '../../src/errors.js';
 import type { PostureReport, ProbeTarget, Verdict } from '../../src/ops/verify/index.js';
 import { verifyPosture } from '../../src/ops/verify/index.js';
 import { loadDefaultPolicy } from '../../src/policy/default.js';
@@ -136,6 +137,26 @@ describe('verify: a default redis-server (no TLS, no password)', () => {
     }
     assert.equal(v.get('tls.replication'), 'WARN', evidence(report, 'tls.replication'));
     assert.equal(v.get('server.replication'), 'WARN', evidence(report, 'server.replication'));
+  });
+
+  test('server.version: FAIL when the caller asks for a newer minimum than this server; bad minimums are refused', async () => {
+    const target = { host: '127.0.0.1', port: server.plainPort! };
+    const version = await withConnection({ port: server.plainPort! }, async (c) =>
+      String(/redis_version:([\d.]+)/.exec(String(await c.call('INFO', 'server')))?.[1]),
+    );
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    const newer = `${major}.${minor + 1}`;
+    const raised = await verifyPosture({ targets: [target], policy, minimumServerVersion: newer, now: NOW });
+    assert.equal(verdicts(raised).get('server.version'), 'FAIL', evidence(raised, 'server.version'));
+    assert.match(evidence(raised, 'server.version'), new RegExp(`older than the minimum ${newer}\\.0`));
+    const exact = await verifyPosture({ targets: [target], policy, minimumServerVersion: version, now: NOW });
+    assert.equal(verdicts(exact).get('server.version'), 'PASS', evidence(exact, 'server.version'));
+    for (const bad of ['7', 'latest', '7.x', '']) {
+      await assert.rejects(
+        verifyPosture({ targets: [target], policy, minimumServerVersion: bad, now: NOW }),
+        (error: unknown) => error instanceof PhiCacheError && error.code === 'ERR_CLI_USAGE',
+      );
+    }
   });
 });
 
@@ -296,6 +317,42 @@ describe('verify: one setting changed at a time', () => {
     assert.equal(v.get('surface.module-command'), 'WARN');
     assert.equal(v.get('data.maxmemory-policy'), 'FAIL');
     assert.equal(v.get('data.persistence'), 'WARN');
+  });
+
+  test('bound to every interface, MODULE from anywhere, protected mode off behind AUTH: WARN, FAIL, WARN', async () => {
+    const password = randomBytes(18).toString('base64url');
+    // A password on the default user keeps the server closed while it listens on every interface.
+    const server = await start({
+      config: [
+        `user default on >${password} ~* &* +@all`,
+        'bind 0.0.0.0',
+        'protected-mode no',
+        'enable-module-command yes',
+      ],
+      probe: { password },
+    });
+    const report = await verifyPosture({
+      targets: [{ host: '127.0.0.1', port: server.plainPort!, password }],
+      policy,
+      now: NOW,
+    });
+    const v = verdicts(report);
+    assert.equal(v.get('network.bind'), 'WARN', evidence(report, 'network.bind'));
+    assert.match(evidence(report, 'network.bind'), /bind 0\.0\.0\.0: listens on every interface/);
+    assert.equal(v.get('surface.module-command'), 'FAIL', evidence(report, 'surface.module-command'));
+    assert.equal(v.get('network.protected-mode'), 'WARN', evidence(report, 'network.protected-mode'));
+    assert.equal(v.get('auth.required'), 'PASS', evidence(report, 'auth.required'));
+  });
+
+  test('an RDB schedule: data.persistence WARNs, naming the schedule', async () => {
+    const server = await start({ config: ['save "3600 1"'] });
+    const report = await verifyPosture({
+      targets: [{ host: '127.0.0.1', port: server.plainPort! }],
+      policy,
+      now: NOW,
+    });
+    assert.equal(verdicts(report).get('data.persistence'), 'WARN', evidence(report, 'data.persistence'));
+    assert.match(evidence(report, 'data.persistence'), /RDB snapshots on \(save "3600 1"\)/);
   });
 
   test('a TLS server that also keeps its plain port: the plaintext listener FAILs', async () => {

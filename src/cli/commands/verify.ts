@@ -9,6 +9,7 @@ import {
   sentinelMaster,
   verifyPosture,
 } from '../../ops/verify/index.js';
+import { parseMinimumVersion } from '../../ops/verify/server-version.js';
 import { loadDefaultPolicy } from '../../policy/default.js';
 import { loadPolicyFile } from '../../policy/load.js';
 import { phicacheHome } from '../../runtime/phicache-home.js';
@@ -40,6 +41,7 @@ export const verifyCommand: Command = {
     '  --tls-servername <name>           the name the server certificate must be valid for (default: the host)',
     '  --deadline-ms <ms>                deadline of every connection and call, default 5000',
     '  --sample-size <n>                 keys sampled per node, default 10000',
+    '  --min-redis-version <x.y[.z]>     the oldest Redis version that passes server.version, default 7.0',
     "  --dek-epoch-ms <ms>               the writers' dekEpochMs, default 3600000",
     "  --show-key-names                  print names of other applications' keys as they are (default: redacted)",
     '',
@@ -55,6 +57,7 @@ export const verifyCommand: Command = {
     'tls-servername': { type: 'string' },
     'deadline-ms': { type: 'string' },
     'sample-size': { type: 'string' },
+    'min-redis-version': { type: 'string' },
     'dek-epoch-ms': { type: 'string' },
     'show-key-names': { type: 'boolean' },
   },
@@ -70,6 +73,9 @@ export const verifyCommand: Command = {
     }
     const deadlineMs = integer(values['deadline-ms'], '--deadline-ms', 1, 600_000);
     const sampleSize = integer(values['sample-size'], '--sample-size', 1, 1_000_000);
+    const minimumServerVersion = values['min-redis-version'];
+    if (typeof minimumServerVersion === 'string')
+      parseMinimumVersion(minimumServerVersion, '--min-redis-version');
     const dekEpochMs = integer(values['dek-epoch-ms'], '--dek-epoch-ms', 1000, Number.MAX_SAFE_INTEGER);
     const policy =
       typeof values.policy === 'string'
@@ -89,6 +95,7 @@ export const verifyCommand: Command = {
       ...(deadlineMs === undefined ? {} : { deadlineMs }),
       ...(sampleSize === undefined ? {} : { sampleSize }),
       ...(dekEpochMs === undefined ? {} : { dekEpochMs }),
+      ...(typeof minimumServerVersion === 'string' ? { minimumServerVersion } : {}),
       keyNames: values['show-key-names'] === true ? 'verbatim' : 'redacted',
     });
     return { exitCode: report.ok ? 0 : 1, data: report, text: render(report) };

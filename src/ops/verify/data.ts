@@ -115,19 +115,6 @@ export async function checkPersistence(server: LiveServer): Promise<Finding> {
   return pass(id, 'AOF off and no RDB schedule (save "")');
 }
 
-/** Redis 6 brought ACLs and TLS; 7.0 ACL selectors, DRYRUN and protected configs. */
-export async function checkVersion(server: LiveServer): Promise<Finding> {
-  const id = 'server.version';
-  const info = await server.info('server');
-  if (isRefused(info)) return notCheckable(id, info.refused);
-  const version = info.get('redis_version') ?? 'unknown';
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const remedy = 'Upgrade to Redis 7 (Memorystore REDIS_7_0 or later, ElastiCache 7.x).';
-  if (major < 6) return fail(id, `Redis ${version}: no ACL users and no TLS`, remedy);
-  if (major === 6) return warn(id, `Redis ${version}: no ACL DRYRUN, no protected configs`, remedy);
-  return pass(id, `Redis ${version}${minor >= 0 ? '' : ''}`);
-}
-
 /** A replica (or Sentinel/Cluster failover) keeps the cache up through a node failure; a cache may do without. */
 export async function checkReplication(server: LiveServer): Promise<Finding> {
   const id = 'server.replication';

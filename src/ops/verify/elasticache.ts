@@ -1,10 +1,14 @@
 import { type Finding, fail, notCheckable, pass, warn } from './report.js';
+import { type ServerVersion, versionFinding } from './server-version.js';
 
 /**
  * Control-plane checks of ElastiCache replication groups, from `aws elasticache describe-replication-groups
  * [--replication-group-id <id>]` (JSON). Every group in the file is checked.
  */
-export function checkElastiCache(description: unknown): { target: string; findings: Finding[] }[] {
+export function checkElastiCache(
+  description: unknown,
+  minimum: ServerVersion,
+): { target: string; findings: Finding[] }[] {
   const groups = (description as { ReplicationGroups?: unknown })?.ReplicationGroups;
   if (!Array.isArray(groups) || groups.length === 0) {
     return [
@@ -14,10 +18,13 @@ export function checkElastiCache(description: unknown): { target: string; findin
       },
     ];
   }
-  return groups.map((group) => checkGroup((group ?? {}) as Record<string, unknown>));
+  return groups.map((group) => checkGroup((group ?? {}) as Record<string, unknown>, minimum));
 }
 
-function checkGroup(g: Record<string, unknown>): { target: string; findings: Finding[] } {
+function checkGroup(
+  g: Record<string, unknown>,
+  minimum: ServerVersion,
+): { target: string; findings: Finding[] } {
   const id = String(g.ReplicationGroupId ?? 'group');
   const modify = (flags: string) =>
     `\`aws elasticache modify-replication-group --replication-group-id ${id} ${flags} --apply-immediately\``;
@@ -102,14 +109,18 @@ function checkGroup(g: Record<string, unknown>): { target: string; findings: Fin
       ),
     );
   } else {
-    const major = Number(version.split('.')[0]);
+    const parts = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(version);
+    const seen = `${String(g.Engine ?? 'redis')} ${version}`;
+    const upgrade = `${modify('--engine-version 7.1')}.`;
     findings.push(
-      major >= 7
-        ? pass('elasticache.version', `${String(g.Engine ?? 'redis')} ${version}`)
-        : fail(
+      parts === null
+        ? fail('elasticache.version', `${seen}: not a version`, upgrade)
+        : versionFinding(
             'elasticache.version',
-            `${String(g.Engine ?? 'redis')} ${version}`,
-            `${modify('--engine-version 7.1')}.`,
+            seen,
+            [Number(parts[1]), Number(parts[2]), Number(parts[3] ?? 0)],
+            minimum,
+            upgrade,
           ),
     );
   }

@@ -1,10 +1,14 @@
 import { type Finding, fail, notCheckable, pass, warn } from './report.js';
+import { type ServerVersion, versionFinding } from './server-version.js';
 
 /**
  * Control-plane checks of a Memorystore for Redis instance, from `gcloud redis instances describe <name>
  * --region <r> --format=json`. Field names are those of the Redis API's `Instance` resource.
  */
-export function checkMemorystore(description: unknown): { target: string; findings: Finding[] } {
+export function checkMemorystore(
+  description: unknown,
+  minimum: ServerVersion,
+): { target: string; findings: Finding[] } {
   const d = (typeof description === 'object' && description !== null ? description : {}) as Record<
     string,
     unknown
@@ -112,21 +116,19 @@ export function checkMemorystore(description: unknown): { target: string; findin
           ),
   );
   const version = String(d.redisVersion ?? 'absent');
-  const major = Number(/^REDIS_(\d+)/.exec(version)?.[1] ?? 0);
+  // REDIS_7_2, REDIS_6_X: the minor version of an `_X` line is not given, so it counts as .0.
+  const parts = /^REDIS_(\d+)_(\d+|X)$/.exec(version);
+  const upgrade = `${flag('upgrade <name> --redis-version=redis_7_2')}.`;
   findings.push(
-    major >= 7
-      ? pass('memorystore.version', `redisVersion ${version}`)
-      : major === 6
-        ? warn(
-            'memorystore.version',
-            `redisVersion ${version}`,
-            `${flag('upgrade <name> --redis-version=redis_7_2')}.`,
-          )
-        : fail(
-            'memorystore.version',
-            `redisVersion ${version}`,
-            `${flag('upgrade <name> --redis-version=redis_7_2')}.`,
-          ),
+    parts === null
+      ? fail('memorystore.version', `redisVersion ${version}: not a Redis version`, upgrade)
+      : versionFinding(
+          'memorystore.version',
+          `redisVersion ${version}`,
+          [Number(parts[1]), parts[2] === 'X' ? 0 : Number(parts[2]), 0],
+          minimum,
+          upgrade,
+        ),
   );
   findings.push(
     d.state === 'READY'

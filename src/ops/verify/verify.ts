@@ -9,7 +9,6 @@ import {
   checkNoTtl,
   checkPersistence,
   checkReplication,
-  checkVersion,
 } from './data.js';
 import { checkElastiCache } from './elasticache.js';
 import { checkExposure } from './exposure.js';
@@ -19,6 +18,12 @@ import { checkMemorystore } from './memorystore.js';
 import { checkLeastPrivilege } from './privilege.js';
 import { ProbeConnection, type ProbeTarget } from './probe-connection.js';
 import { buildReport, type CheckResult, type Finding, notCheckable, type PostureReport } from './report.js';
+import {
+  checkVersion,
+  DEFAULT_MINIMUM_SERVER_VERSION,
+  parseMinimumVersion,
+  type ServerVersion,
+} from './server-version.js';
 import {
   checkCertificateExpiry,
   checkCertificateName,
@@ -51,6 +56,11 @@ export interface VerifyOptions {
   readonly dekEpochMs?: number;
   /** Milliseconds since the epoch (certificate expiry, policy exceptions). Default `Date.now()`. */
   readonly now?: number;
+  /**
+   * The oldest Redis version that passes `server.version`, as `major.minor` or `major.minor.patch`.
+   * Default `DEFAULT_MINIMUM_SERVER_VERSION` (7.0).
+   */
+  readonly minimumServerVersion?: string;
   /** How names of keys phicache did not write appear in evidence. Default `redacted`. */
   readonly keyNames?: 'redacted' | 'verbatim';
 }
@@ -74,6 +84,10 @@ export async function verifyPosture(options: VerifyOptions): Promise<PostureRepo
       'verifyPosture needs targets, a Memorystore description or an ElastiCache description',
     );
   }
+  const minimumVersion = parseMinimumVersion(
+    options.minimumServerVersion ?? DEFAULT_MINIMUM_SERVER_VERSION,
+    'minimumServerVersion',
+  );
   const now = options.now ?? Date.now();
   const checkedAt = new Date(now);
   const display = new KeyDisplay(options.keyNames ?? 'redacted');
@@ -83,15 +97,19 @@ export async function verifyPosture(options: VerifyOptions): Promise<PostureRepo
   };
 
   if (options.memorystore !== undefined) {
-    const { target, findings } = checkMemorystore(options.memorystore);
+    const { target, findings } = checkMemorystore(options.memorystore, minimumVersion);
     add(target, findings);
   }
   if (options.elasticache !== undefined) {
-    for (const { target, findings } of checkElastiCache(options.elasticache)) add(target, findings);
+    for (const { target, findings } of checkElastiCache(options.elasticache, minimumVersion))
+      add(target, findings);
   }
   for (const target of targets) {
     const label = `${target.tls === undefined ? 'redis' : 'rediss'}://${target.host}:${target.port}`;
-    add(label, await verifyNode(target, label, { ...options, deadlineMs, sampleSize, now }, display));
+    add(
+      label,
+      await verifyNode(target, label, { ...options, deadlineMs, sampleSize, now, minimumVersion }, display),
+    );
   }
   return buildReport(checks, checkedAt);
 }
@@ -99,7 +117,12 @@ export async function verifyPosture(options: VerifyOptions): Promise<PostureRepo
 async function verifyNode(
   target: ProbeTarget,
   label: string,
-  options: VerifyOptions & { deadlineMs: number; sampleSize: number; now: number },
+  options: VerifyOptions & {
+    deadlineMs: number;
+    sampleSize: number;
+    now: number;
+    minimumVersion: ServerVersion;
+  },
   display: KeyDisplay,
 ): Promise<Finding[]> {
   const { deadlineMs } = options;
@@ -158,7 +181,7 @@ async function verifyNode(
       checkClassCaps(sample, data, display),
       await checkEvictionPolicy(server),
       await checkPersistence(server),
-      await checkVersion(server),
+      await checkVersion(server, options.minimumVersion),
       await checkReplication(server),
       await checkEnvelopes(server, sample, options.knownKids, display),
       checkKeyNames(sample, display),

@@ -11,7 +11,7 @@ import type { RedisCommands } from '../../src/store/redis/commands.js';
 import { nodeRedisCommands } from '../../src/store/redis/node-redis.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { scanKeys } from '../../src/store/redis/scan.js';
-import { sharedRedis } from '../harness/redis.js';
+import { type PrivateRedis, startRedis } from '../harness/redis.js';
 import { connectionOptions } from '../store/redis/bindings.js';
 
 export type BackendName = 'embedded' | 'redis' | 'cluster';
@@ -26,13 +26,19 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** A PhiCache on real parts: the default policy, a local keyring in a fresh home, and the named store. */
+/**
+ * A PhiCache on real parts: the default policy, a local keyring in a fresh home, and the named store. Redis backends
+ * get servers of their own, so that every key they hold is one the session store wrote (the shared fleet holds other
+ * tests' keys, some without a TTL on purpose).
+ */
 export async function openBackend(name: BackendName): Promise<Backend> {
   const home = await mkdtemp(join(tmpdir(), 'phicache-session-'));
   let store: CacheStore = new MemoryStore();
   let commands: RedisCommands | undefined;
+  let servers: PrivateRedis | undefined;
   if (name !== 'embedded') {
-    const endpoint = await sharedRedis(name === 'redis' ? 'plain' : 'cluster');
+    servers = await startRedis(name === 'redis' ? 'plain' : 'cluster');
+    const endpoint = servers;
     store = new RedisStore(await nodeRedisCommands(connectionOptions(endpoint)));
     commands = await nodeRedisCommands(connectionOptions(endpoint));
   }
@@ -61,6 +67,7 @@ export async function openBackend(name: BackendName): Promise<Backend> {
     async close() {
       await cache.close();
       await inspect?.close();
+      await servers?.stop();
     },
   };
 }

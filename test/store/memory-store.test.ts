@@ -10,9 +10,12 @@ describe('MemoryStore', () => {
   test('PHI-TTL-01 expired entries are freed by the sweep, not only hidden on read', {
     timeout: 10_000,
   }, async () => {
-    const store = new MemoryStore({ sweepIntervalMs: 10 });
+    // The entries expire when the test moves the clock, not while a loaded machine is still writing them.
+    let now = 1_000_000;
+    const store = new MemoryStore({ clock: () => now, sweepIntervalMs: 10 });
     for (let i = 0; i < 100; i++) await store.set(`k${i}`, Buffer.alloc(100), { ttlMs: 30 });
     assert.equal(store.stats().entries, 100);
+    now += 30;
     // Nothing reads the entries: only the sweep timer can free them. Wait for that, not for a time it should take.
     while (store.stats().entries > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.deepEqual(store.stats(), { entries: 0, keyRecords: 0, bytes: 0, heapSlots: 0 });

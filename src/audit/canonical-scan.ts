@@ -44,6 +44,12 @@ const KEPT = new Set([
   'stream',
   'ts',
 ]);
+/**
+ * Fields the verifier reads only in an opening or an outage record. Keys are sorted and `action` comes before
+ * both, so the scan knows, when it reaches them, whether to build them: an access record's are checked and passed.
+ */
+const ACTION_ONLY = new Set(['detail', 'outcome']);
+const readsDetail = (action: unknown): boolean => action === 'audit.open' || action === 'audit.outage';
 /** What a failed step returns: no JSON value is a symbol. */
 const FAIL = Symbol('not canonical');
 
@@ -77,7 +83,8 @@ class Scan {
         tail = 2;
       } else if (tail !== 0 || (previous !== undefined && !(previous < key))) return undefined;
       else previous = key;
-      const keep = build && (!record || KEPT.has(key));
+      const keep =
+        build && (!record || (KEPT.has(key) && (!ACTION_ONLY.has(key) || readsDetail(value.action))));
       const item = this.value(depth, keep);
       if (item === FAIL) return undefined;
       if (keep) value[key] = item;

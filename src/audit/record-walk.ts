@@ -204,7 +204,7 @@ export class RecordWalker {
     this.#expectedPrev = record.hash;
     if (record.seq === 1 && record.action === 'audit.open') this.declaredStreams = declared(record.detail);
     else if ((record.action as string) === OUTAGE_ACTION) this.#outage(record, at(record.seq));
-    this.#checkMac(record.seq, record.ts, record.mk, record.hash, record.mac, at(record.seq));
+    this.#checkMac(record.seq, record.ts, record.mk, record.hash, record.mac, at);
   }
 
   /** An outage record (docs/audit-log.md, "Outage records"): a notice, and a span no checkpoint is owed for. */
@@ -234,21 +234,26 @@ export class RecordWalker {
     if ('from' in times) this.outageSpans.push({ from, to });
   }
 
-  #checkMac(seq: number, ts: string, mk: number, hash: string, mac: string, at: FindingPlace): void {
+  /** `at` makes the finding's place only when there is a finding: most records have none, and pay for no object. */
+  #checkMac(
+    seq: number,
+    ts: string,
+    mk: number,
+    hash: string,
+    mac: string,
+    at: (seq: number) => FindingPlace,
+  ): void {
     const check = this.#mac;
     if (check === undefined) return;
     // The MAC must be made with the key of the epoch the record's own time falls in, and epochs never go back:
     // a key leaked later cannot re-vouch for older records (journald CVE-2023-31439).
     // The record is in the chain already: the records before it are the intact ones.
-    const failed = () => {
-      this.intactUpTo ??= seq - 1;
-    };
     if (mk !== macEpochOf(Date.parse(ts)) || mk < this.#lastMk) {
-      failed();
-      this.#fail('mac-epoch', 'the MAC claims a key epoch other than the one of its time', at);
+      this.intactUpTo ??= seq - 1;
+      this.#fail('mac-epoch', 'the MAC claims a key epoch other than the one of its time', at(seq));
     } else if (!check.matches(mk, hash, mac)) {
-      failed();
-      this.#fail('mac-bad', 'the MAC does not match', at);
+      this.intactUpTo ??= seq - 1;
+      this.#fail('mac-bad', 'the MAC does not match', at(seq));
     }
     this.#lastMk = Math.max(this.#lastMk, mk);
     if (this.#macIntact) this.macVouchedUpTo = seq;

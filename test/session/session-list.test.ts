@@ -126,6 +126,16 @@ for (const backend of BACKENDS) {
     });
 
     if (backend !== 'embedded') {
+      test('on a shared store without a shared index, all and length reject rather than list one process only', async () => {
+        const unindexed = expressSessionStore(session.Store, { cache: opened.cache, tenant: TENANT });
+        try {
+          await assert.rejects(all(unindexed), /needs a shared index/);
+          await assert.rejects(length(unindexed), /needs a shared index/);
+        } finally {
+          unindexed.sessions.close();
+        }
+      });
+
       test('PHI-SESSION-06 the index key holds only reference hashes of session ids, and has a TTL', async () => {
         const browsers = [new Browser(base, COOKIE), new Browser(base, COOKIE)];
         for (const browser of browsers) await browser.request('POST', '/login', { user: 'dr.indexed' });

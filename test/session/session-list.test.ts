@@ -35,6 +35,10 @@ function app(store: session.Store): Server {
     req.session.subject = String(req.body.user);
     res.status(204).end();
   });
+  // Reading the session and leaving it unchanged makes express-session touch it.
+  portal.get('/me', (req, res) => {
+    res.status(req.session.subject === undefined ? 401 : 200).end();
+  });
   portal.post('/logout', (req, res, next) => {
     req.session.destroy((error) => (error ? next(error) : res.status(204).end()));
   });
@@ -123,6 +127,17 @@ for (const backend of BACKENDS) {
         store.clear!((error) => (error ? reject(error) : resolve())),
       );
       assert.equal(await length(store), 0);
+    });
+
+    test('a touch keeps a session listed past the idle timeout of its login', async () => {
+      const busy = new Browser(base, COOKIE);
+      assert.equal((await busy.request('POST', '/login', { user: 'dr.busy' })).status, 204);
+      now += IDLE_MS - 60_000;
+      assert.equal((await busy.request('GET', '/me')).status, 200);
+      now += 120_000;
+      assert.deepEqual(await subjects(store), ['dr.busy']);
+      now += IDLE_MS;
+      assert.deepEqual(await subjects(store), [], 'untouched for an idle timeout, it drops out');
     });
 
     if (backend !== 'embedded') {

@@ -11,9 +11,8 @@ export type ExpressStoreClass = typeof Store;
  *   app.use(session({ store: expressSessionStore(session.Store, { cache, tenant: 'portal-sessions' }), ... }))
  *
  * It extends the given `Store` (which supplies `regenerate`, `load` and `createSession`) and forwards the core
- * store's `connect` and `disconnect`, so the middleware stops loading sessions while the store is down. `all` and
- * `length` are left out on purpose: keys are one-way HMACs of session ids, so the store cannot list sessions, and a
- * store of PHI applications should not offer to.
+ * store's `connect` and `disconnect`, so the middleware stops loading sessions while the store is down. `all` answers
+ * with an array of session data without ids (the store holds only HMACs of them), `length` with their count.
  */
 export function expressSessionStore(
   StoreBase: ExpressStoreClass,
@@ -48,6 +47,20 @@ export function expressSessionStore(
 
     override destroy(sid: string, callback?: (err?: unknown) => void): void {
       settle(core.destroy(sid), callback);
+    }
+
+    override all(callback: (err: unknown, sessions?: ExpressSessionData[] | null) => void): void {
+      core.all().then(
+        (sessions) => callback(null, sessions as unknown as ExpressSessionData[]),
+        (error: unknown) => callback(error),
+      );
+    }
+
+    override length(callback: (err: unknown, length?: number) => void): void {
+      core.length().then(
+        (count) => callback(null, count),
+        (error: unknown) => callback(error),
+      );
     }
 
     override clear(callback?: (err?: unknown) => void): void {

@@ -3,6 +3,7 @@ import type { AccessContext, PhiCache } from '../cache.js';
 import { findPhiInValue } from '../detect/phi-detectors.js';
 import { PhiCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
+import { MemorySessionIndex, type SessionIndex } from './session-index.js';
 
 /** Session data as the session middleware hands it over: its own fields plus the cookie's attributes. */
 export type SessionData = Record<string, unknown> & { cookie?: unknown };
@@ -32,6 +33,11 @@ export interface PhiSessionStoreOptions {
   readonly principal?: string;
   /** Wall clock in ms. Default `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * Which sessions are live, for `all()` and `length()`. Default: an in-memory index on the embedded store; a shared
+   * store needs a shared one (`new RedisSessionIndex(commands)`), and without it `all()` and `length()` reject.
+   */
+  readonly index?: SessionIndex;
 }
 
 export interface PhiSessionStoreEvents {
@@ -42,11 +48,14 @@ export interface PhiSessionStoreEvents {
 }
 
 const STORE_RESOURCE = 'session';
+/** The reference that names a store's index key; the tenant's name key turns it into an HMAC. */
+const INDEX_RESOURCE = 'session-index';
 
 /**
- * Sessions kept through phicache. The session id never reaches the store: it is the entry's id and its session
- * scope, both turned into HMAC names by the cache. The data is checked twice before it is written: for PHI-looking
- * field names and values (the shared detectors), and by the class's field allow list. Each save sets the TTL to
+ * Sessions kept through phicache. The session id never reaches the store: its reference hash is the entry's id
+ * and its session scope, both turned into HMAC names again by the cache, and the member of the live-session index.
+ * The data is checked twice before it is written: for PHI-looking field names and values (the shared detectors),
+ * and by the class's field allow list. Each save sets the TTL to
  * the shortest of the idle timeout, the cookie's remaining life and the absolute timeout's remainder; the issue
  * time travels sealed inside the entry (`issuedAt`), so a session cannot be kept alive past the absolute timeout by
  * touching it. Destroy purges the session's whole scope, and the cache's purge marker refuses a copy written back.
@@ -62,6 +71,8 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
   readonly #probeIntervalMs: number;
   readonly #principal: string;
   readonly #clock: () => number;
+  readonly #index: SessionIndex | undefined;
+  #indexKey: string | undefined;
   #ready = true;
   #probe: NodeJS.Timeout | undefined;
   readonly #onStoreError = () => this.#down();
@@ -101,6 +112,8 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     );
     this.#principal = options.principal ?? 'session-store';
     this.#clock = options.clock ?? Date.now;
+    this.#index =
+      options.index ?? (this.#cache.store.name === 'memory' ? new MemorySessionIndex() : undefined);
     this.#cache.on('store-error', this.#onStoreError);
   }
 
@@ -111,11 +124,36 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
 
   /** The session's data, or undefined when there is none, it expired, or the store is down (the class's `miss`). */
   async get(sid: string): Promise<SessionData | undefined> {
-    const data = await this.#cache.get<SessionData>(this.#ref(sid), this.#context(sid));
+    return this.#read(this.#hash(sid));
+  }
+
+  /**
+   * The data of every live session, read through the cache as `get` reads one. Without ids: the store knows only
+   * their reference hashes. A listed session whose entry is gone (expired, purged) is dropped from the index.
+   */
+  async all(): Promise<SessionData[]> {
+    const index = this.#requireIndex();
+    const key = this.#nameIndex();
+    const sessions: SessionData[] = [];
+    for (const hash of await index.members(key, this.#clock())) {
+      const data = await this.#read(hash);
+      if (data === undefined) await index.remove(key, hash, this.#clock());
+      else sessions.push(data);
+    }
+    return sessions;
+  }
+
+  /** How many sessions are live, counted as `all()` finds them. */
+  async length(): Promise<number> {
+    return (await this.all()).length;
+  }
+
+  async #read(hash: string): Promise<SessionData | undefined> {
+    const data = await this.#cache.get<SessionData>(this.#ref(hash), this.#context(hash));
     if (data === undefined) return undefined;
     // PHI-SESSION-03: past the absolute timeout the session is over, whatever TTL the store still gives it.
     if (this.#absoluteRemainingMs(data) <= 0) {
-      await this.destroy(sid);
+      await this.#destroy(hash);
       return undefined;
     }
     return data;
@@ -142,11 +180,12 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     const issuedAt = typeof data.issuedAt === 'number' && data.issuedAt <= now ? data.issuedAt : now;
     const record = { ...data, issuedAt };
     const ttlMs = this.#ttlMs(record, now);
+    const hash = this.#hash(sid);
     if (ttlMs <= 0) {
-      await this.destroy(sid);
+      await this.#destroy(hash);
       return;
     }
-    const receipt = await this.#cache.set(this.#ref(sid), record, this.#context(sid), { ttlMs });
+    const receipt = await this.#cache.set(this.#ref(hash), record, this.#context(hash), { ttlMs });
     // PHI-SESSION-05: a login that could not be kept fails visibly.
     if (!receipt.stored) {
       throw new PhiCacheError(
@@ -154,6 +193,7 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
         'the session was not stored: the cache dropped the write (rule PHI-SESSION-05)',
       );
     }
+    await this.#index?.add(this.#nameIndex(), hash, now + ttlMs, now);
   }
 
   /**
@@ -169,13 +209,19 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
 
   /** Ends the session: purges every entry of its scope (the session itself and anything cached for it). */
   async destroy(sid: string): Promise<void> {
+    await this.#destroy(this.#hash(sid));
+  }
+
+  async #destroy(hash: string): Promise<void> {
     // PHI-SESSION-04: a scope purge leaves a purge marker, so a copy of the entry written back is refused.
-    await this.#cache.purgeScope(this.#context(sid), { session: sid });
+    await this.#cache.purgeScope(this.#context(hash), { session: hash });
+    await this.#index?.remove(this.#nameIndex(), hash, this.#clock());
   }
 
   /** Ends every session of this store at once, by crypto-shredding its tenant. */
   async clear(): Promise<void> {
     await this.#cache.purgeTenant({ tenant: this.#tenant, principal: this.#principal });
+    await this.#index?.clear(this.#nameIndex());
   }
 
   /** Stops listening to the cache and probing; the cache itself stays open (its owner closes it). */
@@ -185,16 +231,43 @@ export class PhiSessionStore extends EventEmitter<PhiSessionStoreEvents> {
     this.#probe = undefined;
   }
 
-  /** PHI-SESSION-06: the session id is the entry's id, which the cache turns into an HMAC name. */
-  #ref(sid: string) {
+  /**
+   * PHI-SESSION-06: a session is known by the cache's reference hash of its id (an HMAC under the tenant's name key),
+   * never by the id: that hash is its entry's id and its scope, which the cache turns into HMAC names again, and the
+   * index's member.
+   */
+  #hash(sid: string): string {
     if (typeof sid !== 'string' || sid.length === 0)
       throw new TypeError('a session id is a non-empty string');
-    return { class: this.#className, resource: STORE_RESOURCE, id: sid };
+    return this.#cache.referenceHash(
+      { class: this.#className, resource: STORE_RESOURCE, id: sid },
+      this.#tenant,
+    );
   }
 
-  /** PHI-SESSION-06: the session id is the entry's scope, which the cache turns into an HMAC tag. */
-  #context(sid: string): AccessContext {
-    return { tenant: this.#tenant, session: sid, principal: this.#principal };
+  #ref(hash: string) {
+    return { class: this.#className, resource: STORE_RESOURCE, id: hash };
+  }
+
+  #context(hash: string): AccessContext {
+    return { tenant: this.#tenant, session: hash, principal: this.#principal };
+  }
+
+  /** The index key of this store's tenant: an HMAC name, like every name phicache writes. */
+  #nameIndex(): string {
+    this.#indexKey ??= `phc:x:${this.#cache
+      .referenceHash({ class: this.#className, resource: INDEX_RESOURCE, id: 'live' }, this.#tenant)
+      .replace('hmac-sha256:', '')}`;
+    return this.#indexKey;
+  }
+
+  #requireIndex(): SessionIndex {
+    if (this.#index === undefined) {
+      throw new TypeError(
+        'listing sessions of a shared store needs a shared index: pass index: new RedisSessionIndex(commands)',
+      );
+    }
+    return this.#index;
   }
 
   /** Session objects carry methods and a cookie object with toJSON: keep what JSON keeps, as the cache would. */

@@ -462,7 +462,7 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
           if (state.sinceCheckpoint >= this.#everyRecords) {
             // Counted from now: a checkpoint still waiting for the disk must not be asked for again per batch.
             state.sinceCheckpoint = 0;
-            void this.#checkpoint(state, false).catch(() => undefined);
+            this.#checkpointSoon(state);
           }
         },
         (cause: unknown) => {
@@ -536,6 +536,14 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
         );
       }
     });
+  }
+
+  /**
+   * A checkpoint asked for by a flush, started outside the flush's scope: a closure made inside it would keep the
+   * batch's text alive for as long as the checkpoint chain holds on to it.
+   */
+  #checkpointSoon(state: StreamState): void {
+    this.#checkpoint(state, false).catch(() => undefined);
   }
 
   #checkpoint(state: StreamState, final: boolean, restart?: RestartNote): Promise<void> {

@@ -13,7 +13,7 @@ const server = new URL('./fixed-clock-portal.js', import.meta.url);
 const DB = 10;
 
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [server.pathname], {
+  const child = spawn(process.execPath, [server.pathname, 'serve'], {
     env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,39 +1,17 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fakePatients } from '../fixtures/fake-patients.js';
 import { sharedRedis } from '../harness/redis.js';
+import { startPortal } from './start-portal.js';
 
 /** The example portal with its login limit counting by a fixed clock, so the limit test meets no window's end. */
 const server = new URL('./fixed-clock-portal.js', import.meta.url);
 /** The portal's own database on the shared server, apart from the other portal tests' (9). */
 const DB = 10;
-
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [server.pathname, 'serve'], {
-    env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
-    const collect = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    child.once('exit', (code) => reject(new Error(`portal exited with ${code}: ${out}`)));
-  });
-  return { child, url };
-}
 
 for (const variant of ['embedded defaults', 'REDIS_URL'] as const) {
   describe(`examples/patient-portal sessions, login limit and no-store (${variant})`, () => {
@@ -44,7 +22,11 @@ for (const variant of ['embedded defaults', 'REDIS_URL'] as const) {
       dir = await mkdtemp(join(tmpdir(), 'phicache-portal-sessions-'));
       const env: Record<string, string> = { PHICACHE_HOME: join(dir, 'home'), LOGIN_RATE_LIMIT: '8' };
       if (variant === 'REDIS_URL') env.REDIS_URL = `${(await sharedRedis('plain')).url}/${DB}`;
-      portal = await start(env);
+      portal = await startPortal(env, {
+        script: server,
+        args: ['serve'],
+        store: variant === 'REDIS_URL' ? 'redis' : 'embedded',
+      });
     });
     after(async () => {
       if (portal?.child.exitCode === null) portal.child.kill('SIGKILL');

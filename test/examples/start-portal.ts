@@ -13,8 +13,15 @@ export interface Portal {
  * Starts the built example on Redis with `env` added (NODE_ENV=development unless `env` says otherwise), on a free
  * port; resolves with its URL once it listens, rejects with its output if it exits or does not start in 10 s.
  */
-export async function startPortal(env: Record<string, string>): Promise<Portal> {
-  const child = spawn(process.execPath, [server.pathname], {
+export async function startPortal(
+  env: Record<string, string>,
+  from: { script: URL; args: readonly string[]; store: string } = {
+    script: server,
+    args: [],
+    store: 'redis',
+  },
+): Promise<Portal> {
+  const child = spawn(process.execPath, [from.script.pathname, ...from.args], {
     env: { ...process.env, PORT: '0', NODE_ENV: 'development', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -23,8 +30,8 @@ export async function startPortal(env: Record<string, string>): Promise<Portal> 
     const timer = setTimeout(() => reject(new Error(`portal did not start: ${out}`)), 10_000);
     const collect = (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /listening on (http:\/\/\S+) \(cache store: redis\)/.exec(out);
-      if (match) {
+      const match = /listening on (http:\/\/\S+) \(cache store: (\w+)\)/.exec(out);
+      if (match && match[2] === from.store) {
         clearTimeout(timer);
         resolve(match[1]!);
       }

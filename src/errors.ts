@@ -47,6 +47,8 @@ export const errorHints = {
     "The key service refused this caller or this encryption context. Check the key policy and the caller's role.",
   ERR_KEY_DISABLED:
     'The key-encryption key version is disabled or destroyed. Entries wrapped under it cannot be read again.',
+  ERR_KEY_STATE:
+    'The key state change was refused: read the reason and the earliest safe time in the message, or run `phicache keys list`.',
   ERR_KEYRING_PRODUCTION:
     'The local keyring is for development only. Configure a KMS or HSM key provider in production.',
   ERR_KEYRING_CORRUPT:

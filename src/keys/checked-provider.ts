@@ -7,6 +7,7 @@ import {
   type KeyCallOptions,
   type KeyProvider,
   type WrappedDataKey,
+  type WrapOptions,
 } from './key-provider.js';
 
 /** How long one key service call may take. KMS calls are rare (a DEK per tenant, class and hour), so a timer each is cheap. */
@@ -58,10 +59,15 @@ export function checkedKekProvider(
   return {
     name: provider.name,
     currentKid: () => provider.currentKid(),
-    async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
-      const key = await call((o) => provider.generateDataKey(context, o), zeroKey, options);
-      /* Postcondition: a 256-bit key, wrapped, under a named KEK. */
-      if (key.plaintext.length !== DATA_KEY_BYTES || key.wrapped.length === 0 || key.kid.length === 0) {
+    async generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
+      const key = await call((o) => provider.generateDataKey(context, withKid(o, options)), zeroKey, options);
+      /* Postcondition: a 256-bit key, wrapped, under a named KEK (the one asked for, when one was). */
+      if (
+        key.plaintext.length !== DATA_KEY_BYTES ||
+        key.wrapped.length === 0 ||
+        key.kid.length === 0 ||
+        (options?.kid !== undefined && key.kid !== options.kid)
+      ) {
         key.plaintext.fill(0);
         throw badAnswer(provider.name);
       }
@@ -79,14 +85,35 @@ export function checkedKekProvider(
       }
       return plaintext;
     },
-    async rewrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: KeyCallOptions) {
-      const rewrapped = await call((o) => provider.rewrapDataKey(key, context, o), ignore, options);
-      if (rewrapped.wrapped.length === 0 || rewrapped.kid.length === 0) throw badAnswer(provider.name);
+    async rewrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: WrapOptions) {
+      const rewrapped = await call(
+        (o) => provider.rewrapDataKey(key, context, withKid(o, options)),
+        ignore,
+        options,
+      );
+      if (
+        rewrapped.wrapped.length === 0 ||
+        rewrapped.kid.length === 0 ||
+        (options?.kid !== undefined && rewrapped.kid !== options.kid)
+      ) {
+        throw badAnswer(provider.name);
+      }
       return rewrapped;
     },
     describeKek: (options?: KeyCallOptions) => call((o) => provider.describeKek(o), ignore, options),
+    ...(provider.createVersion === undefined
+      ? {}
+      : {
+          createVersion: (options?: KeyCallOptions) =>
+            call((o) => provider.createVersion!(o), ignore, options),
+        }),
     close: async () => provider.close?.(),
   };
+}
+
+/** The deadline's signal, with the KEK version the caller named. */
+function withKid(call: KeyCallOptions, options: WrapOptions | undefined): WrapOptions {
+  return options?.kid === undefined ? call : { ...call, kid: options.kid };
 }
 
 function badAnswer(name: string): PhiCacheError {

@@ -41,6 +41,15 @@ export interface KeyCallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A wrap may name the KEK version to wrap under: phicache's key states, not the service, decide which one seals. */
+export interface WrapOptions extends KeyCallOptions {
+  /**
+   * The KEK version (a `kid` from `describeKek` or `createVersion`) to wrap under; default the current one. An adapter
+   * that cannot wrap under a named version throws `ERR_KEY_NOT_FOUND` for any kid but its current one.
+   */
+  readonly kid?: string;
+}
+
 /** The life of one KEK version (DESIGN.md §4), plus the states a KMS reports on its own. */
 export type KekState = 'pending' | 'active' | 'decrypt-only' | 'retired' | 'disabled' | 'destroyed';
 
@@ -66,19 +75,22 @@ export interface KekProvider {
   readonly name: string;
   /** The KEK id and version that new data keys are wrapped under. */
   currentKid(): string;
-  generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey>;
+  generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey>;
   unwrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: KeyCallOptions): Promise<Buffer>;
   /**
-   * The same data key wrapped under the current KEK version, with the same context: server-side where the service
-   * can (AWS `ReEncrypt`, Vault `rewrap`), else unwrapped and wrapped again inside the HSM or this process.
+   * The same data key wrapped under the current KEK version (or `options.kid`), with the same context: server-side
+   * where the service can (AWS `ReEncrypt`, Vault `rewrap`), else unwrapped and wrapped again inside the HSM or this
+   * process.
    */
-  rewrapDataKey(
-    key: WrappedDataKey,
-    context: EncryptionContext,
-    options?: KeyCallOptions,
-  ): Promise<WrappedDataKey>;
+  rewrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: WrapOptions): Promise<WrappedDataKey>;
   /** The KEK's versions and their states, as the service reports them. */
   describeKek(options?: KeyCallOptions): Promise<KekDescription>;
+  /**
+   * Makes a new KEK version in the service and returns its kid. The new version wraps nothing until a wrap names
+   * it (`WrapOptions.kid`): phicache publishes it to the fleet first and promotes it later (DESIGN.md §4). Absent
+   * where the service rotates on its own schedule and cannot wrap under a chosen version.
+   */
+  createVersion?(options?: KeyCallOptions): Promise<string>;
   /** Frees what the adapter holds (an HSM session, sockets); PhiCache calls it when it closes. */
   close?(): Promise<void>;
 }

@@ -18,6 +18,7 @@ import type {
   KeyProvider,
   OpenKekProvider,
   WrappedDataKey,
+  WrapOptions,
 } from './key-provider.js';
 import { kekIdentity, parseKeyUri } from './key-uri.js';
 import { openKekProvider } from './open-provider.js';
@@ -283,7 +284,7 @@ class KeysetKeyProvider implements KeyProvider {
     return this.#kek.currentKid();
   }
 
-  generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+  generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
     return this.#kek.generateDataKey(context, options);
   }
 
@@ -294,13 +295,18 @@ class KeysetKeyProvider implements KeyProvider {
   rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
     return this.#kek.rewrapDataKey(key, context, options);
   }
 
   describeKek(options?: KeyCallOptions): Promise<KekDescription> {
     return this.#kek.describeKek(options);
+  }
+
+  createVersion(options?: KeyCallOptions): Promise<string> {
+    if (this.#kek.createVersion === undefined) return Promise.reject(cannotCreateVersion(this.#kek.name));
+    return this.#kek.createVersion(options);
   }
 
   nameSecret(options?: KeyCallOptions): Promise<Buffer> {
@@ -310,6 +316,12 @@ class KeysetKeyProvider implements KeyProvider {
   async close(): Promise<void> {
     await this.#kek.close?.();
   }
+}
+
+export function cannotCreateVersion(provider: string): PhiCacheError {
+  return new PhiCacheError('ERR_KEY_STATE', `the ${provider} KEK cannot make a version that waits to be promoted`, {
+    hint: 'Rotate the key in the key service itself (AWS KMS rotates its backing keys inside the key, keeping the kid); phicache then rewraps data keys with `phicache keys rewrap`.',
+  });
 }
 
 /** Every URI parses, and no two domains share a KEK unless the keyset says so. */

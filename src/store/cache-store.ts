@@ -41,6 +41,17 @@ export interface CacheStore {
    * damaged or expired is removed without removing a newer write that landed in between. True when deleted.
    */
   deleteIfSame?(key: string, value: Buffer): Promise<boolean>;
+  /**
+   * Replaces the key's value with `next` only while it still holds `seen` (as `get` returned it), in one atomic
+   * step, keeping its expiry and its tags: how a data key record is rewrapped and an entry re-encrypted without
+   * overwriting a newer write or a purge that landed in between. True when replaced.
+   */
+  replaceIfSame?(key: string, seen: Buffer, next: Buffer): Promise<boolean>;
+  /**
+   * Every live key that starts with `prefix` (`phc:k:` for data key records, `phc:e:` for entries), each once while
+   * the store does not reshard; for rotation's rewrap and re-encrypt sweeps. Never blocks the store.
+   */
+  scan?(prefix: string): AsyncIterable<string>;
   /** Deletes every live entry carrying the tag; resolves to how many were deleted. */
   deleteByTag(tag: string): Promise<number>;
   /** Remaining time to live in ms, or undefined when the key is absent. */

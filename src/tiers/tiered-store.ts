@@ -227,6 +227,28 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
     return deleted;
   }
 
+  /** L2 replaces atomically (a re-encrypted entry, a rewrapped key record); every L1 copy of the key goes. */
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+    assertStoreName(key, 'key');
+    if (this.#l2.replaceIfSame === undefined) return false;
+    this.#fences.breakKey(key);
+    let replaced: boolean;
+    try {
+      replaced = await this.#l2.replaceIfSame(key, seen, next);
+    } finally {
+      this.#fences.breakKey(key);
+      await this.#dropKey(key);
+    }
+    if (replaced) await this.#announce({ kind: 'key', name: key });
+    return replaced;
+  }
+
+  /** The shared tier's keys: L1 holds copies of some of them. */
+  scan(prefix: string): AsyncIterable<string> {
+    if (this.#l2.scan === undefined) throw new TypeError(`the ${this.#l2.name} store cannot be scanned`);
+    return this.#l2.scan(prefix);
+  }
+
   async deleteByTag(tag: string): Promise<number> {
     assertStoreName(tag, 'tag');
     this.#fences.breakAll();

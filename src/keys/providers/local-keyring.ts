@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalEncode } from '../../crypto/canonical.js';
 import { PhiCacheError } from '../../errors.js';
@@ -12,6 +12,7 @@ import type {
   KeyDomain,
   KeyProvider,
   WrappedDataKey,
+  WrapOptions,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
 
@@ -26,7 +27,8 @@ export interface LocalKeyringOptions {
 
 interface KekRecord {
   version: number;
-  state: 'active' | 'decrypt-only';
+  /** `pending`: made by `createVersion`, wraps only when a wrap names it. */
+  state: 'active' | 'decrypt-only' | 'pending';
   createdAt: string;
   material: string;
 }
@@ -50,17 +52,23 @@ const TAG_BYTES = 16;
 export class LocalKeyring implements KeyProvider {
   readonly name = 'local';
   readonly #domain: KeyDomain;
-  readonly #keks: ReadonlyMap<number, Buffer>;
-  readonly #active: number;
-  readonly #states: ReadonlyMap<number, KekRecord['state']>;
+  readonly #path: string;
+  #keks: ReadonlyMap<number, Buffer> = new Map();
+  #active = 0;
+  #states: ReadonlyMap<number, KekRecord['state']> = new Map();
   readonly #nameSecret: { kid: string; wrapped: Buffer };
 
-  private constructor(file: KeyringFile) {
+  private constructor(file: KeyringFile, path: string) {
     this.#domain = file.domain;
+    this.#path = path;
+    this.#load(file);
+    this.#nameSecret = { kid: file.nameSecret.kid, wrapped: Buffer.from(file.nameSecret.wrapped, 'base64') };
+  }
+
+  #load(file: KeyringFile): void {
     this.#keks = new Map(file.keks.map((k) => [k.version, Buffer.from(k.material, 'base64')]));
     this.#states = new Map(file.keks.map((k) => [k.version, k.state]));
     this.#active = Math.max(...file.keks.filter((k) => k.state === 'active').map((k) => k.version));
-    this.#nameSecret = { kid: file.nameSecret.kid, wrapped: Buffer.from(file.nameSecret.wrapped, 'base64') };
   }
 
   /** Opens the keyring of the domain, creating it on first use. */
@@ -77,18 +85,19 @@ export class LocalKeyring implements KeyProvider {
     const path = join(dir, `${domain}.json`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = (await readKeyring(path)) ?? (await createKeyring(path, domain));
-    return new LocalKeyring(file);
+    return new LocalKeyring(file, path);
   }
 
   currentKid(): string {
     return kidOf(this.#domain, this.#active);
   }
 
-  async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+  async generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
     options?.signal?.throwIfAborted();
+    const kid = options?.kid ?? this.currentKid();
+    const kek = await this.#kekFor(kid);
     const plaintext = randomBytes(DATA_KEY_BYTES);
-    const kid = this.currentKid();
-    return { kid, plaintext, wrapped: wrap(this.#kek(kid), kid, plaintext, context) };
+    return { kid, plaintext, wrapped: wrap(kek, kid, plaintext, context) };
   }
 
   async unwrapDataKey(
@@ -97,22 +106,58 @@ export class LocalKeyring implements KeyProvider {
     options?: KeyCallOptions,
   ): Promise<Buffer> {
     options?.signal?.throwIfAborted();
-    return unwrap(this.#kek(key.kid), key.kid, key.wrapped, context);
+    return unwrap(await this.#kekFor(key.kid), key.kid, key.wrapped, context);
   }
 
   async rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
     options?.signal?.throwIfAborted();
-    const plaintext = unwrap(this.#kek(key.kid), key.kid, key.wrapped, context);
+    const kid = options?.kid ?? this.currentKid();
+    const kek = await this.#kekFor(kid);
+    const plaintext = unwrap(await this.#kekFor(key.kid), key.kid, key.wrapped, context);
     try {
-      const kid = this.currentKid();
-      return { kid, wrapped: wrap(this.#kek(kid), kid, plaintext, context) };
+      return { kid, wrapped: wrap(kek, kid, plaintext, context) };
     } finally {
       plaintext.fill(0);
     }
+  }
+
+  /**
+   * Adds a KEK version to the keyring file, under a lock file so that two processes rotating at once make two
+   * versions rather than one overwriting the other. The new version is `pending` here: it wraps only when asked.
+   */
+  async createVersion(options?: KeyCallOptions): Promise<string> {
+    options?.signal?.throwIfAborted();
+    const file = await withKeyringLock(this.#path, async () => {
+      const current = await readKeyring(this.#path);
+      if (current === undefined) throw new PhiCacheError('ERR_KEYRING_CORRUPT', 'the local keyring is gone');
+      const version = Math.max(...current.keks.map((k) => k.version)) + 1;
+      current.keks.push({
+        version,
+        state: 'pending',
+        createdAt: new Date().toISOString(),
+        material: randomBytes(32).toString('base64'),
+      });
+      await replaceKeyring(this.#path, current);
+      return current;
+    });
+    this.#load(file);
+    return kidOf(this.#domain, Math.max(...file.keks.map((k) => k.version)));
+  }
+
+  /**
+   * The KEK of a kid. A version made by another process after this one opened the file is read from the file:
+   * every instance can unwrap under a version as soon as it is published.
+   */
+  async #kekFor(kid: string): Promise<Buffer> {
+    if (!this.#keks.has(versionOf(this.#domain, kid))) {
+      const file = await readKeyring(this.#path);
+      if (file !== undefined) this.#load(file);
+    }
+    return this.#kek(kid);
   }
 
   async describeKek(): Promise<KekDescription> {
@@ -133,9 +178,7 @@ export class LocalKeyring implements KeyProvider {
   }
 
   #kek(kid: string): Buffer {
-    const prefix = `local:${this.#domain}:v`;
-    const version = kid.startsWith(prefix) ? Number(kid.slice(prefix.length)) : Number.NaN;
-    const kek = this.#keks.get(version);
+    const kek = this.#keks.get(versionOf(this.#domain, kid));
     if (kek === undefined)
       throw new PhiCacheError('ERR_KEY_NOT_FOUND', `KEK ${kid} is not in the local keyring`);
     return kek;
@@ -146,6 +189,11 @@ const NAME_SECRET_CONTEXT: EncryptionContext = { purpose: 'phicache/name-secret'
 
 function kidOf(domain: KeyDomain, version: number): string {
   return `local:${domain}:v${version}`;
+}
+
+function versionOf(domain: KeyDomain, kid: string): number {
+  const prefix = `local:${domain}:v`;
+  return kid.startsWith(prefix) ? Number(kid.slice(prefix.length)) : Number.NaN;
 }
 
 function aadOf(kid: string, context: EncryptionContext): Buffer {
@@ -195,6 +243,7 @@ async function readKeyring(path: string): Promise<KeyringFile | undefined> {
       file.formatVersion === 1 &&
       Array.isArray(file.keks) &&
       file.keks.some((k) => k.state === 'active') &&
+      file.keks.every((k) => ['active', 'decrypt-only', 'pending'].includes(k.state)) &&
       file.keks.every(
         (k) => Number.isInteger(k.version) && Buffer.from(k.material, 'base64').length === 32,
       ) &&
@@ -204,6 +253,37 @@ async function readKeyring(path: string): Promise<KeyringFile | undefined> {
     throw new PhiCacheError('ERR_KEYRING_CORRUPT', 'the local keyring is not valid JSON', { cause });
   }
   throw new PhiCacheError('ERR_KEYRING_CORRUPT', 'the local keyring does not have the expected shape');
+}
+
+/** Rewrites the keyring through a temporary file and a rename, so a reader sees the old file or the new one. */
+async function replaceKeyring(path: string, file: KeyringFile): Promise<void> {
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  await rename(temporary, path);
+}
+
+/** Runs `body` holding `<path>.lock` (made with O_EXCL); waits up to 5 s for another holder. */
+async function withKeyringLock<T>(path: string, body: () => Promise<T>): Promise<T> {
+  const lock = `${path}.lock`;
+  for (let waited = 0; ; waited += 20) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || waited >= 5000) {
+        throw new PhiCacheError('ERR_KEYRING_CORRUPT', `the local keyring lock ${lock} could not be taken`, {
+          cause: error,
+          hint: 'Another process is changing the keyring; if none is, delete the .lock file.',
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
 }
 
 /**

@@ -136,6 +136,23 @@ export class MemoryStore implements CacheStore {
     return entry.expiresAt > this.#clock();
   }
 
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+    const entry = this.#live(key);
+    if (entry === undefined || !entry.value.equals(seen)) return false;
+    const ttlMs = entry.expiresAt - this.#clock();
+    this.#write(key, next, { ttlMs, tags: entry.tags, keyRecord: entry.keyRecord });
+    return true;
+  }
+
+  async *scan(prefix: string): AsyncIterable<string> {
+    const now = this.#clock();
+    for (const held of [this.#keyRecords, this.#entries]) {
+      for (const [key, entry] of [...held]) {
+        if (key.startsWith(prefix) && entry.expiresAt > now) yield key;
+      }
+    }
+  }
+
   async deleteByTag(tag: string): Promise<number> {
     const keys = this.#tags.get(tag);
     if (keys === undefined) return 0;

@@ -24,6 +24,7 @@ import {
   INDEX_SCRIPT,
   MAX_TAGS,
   READ_SCRIPT,
+  REPLACE_IF_SAME_SCRIPT,
   RETIRE_SCRIPT,
   scoreBytes,
   tagFingerprint,
@@ -97,6 +98,7 @@ const READ = script(READ_SCRIPT);
 const DELETE_IF_TAGGED = script(DELETE_IF_TAGGED_SCRIPT);
 const DELETE_IF_SAME = script(DELETE_IF_SAME_SCRIPT);
 const RETIRE = script(RETIRE_SCRIPT);
+const REPLACE_IF_SAME = script(REPLACE_IF_SAME_SCRIPT);
 const WRITE = script(WRITE_SCRIPT);
 
 /**
@@ -230,6 +232,35 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
       return (await this.#script(DELETE_IF_SAME, [key], [value])) === 1;
     } catch (error) {
       throw unavailable('deleteIfSame', error);
+    }
+  }
+
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+    if (next.length > this.options.maxEntryBytes) {
+      throw new PhiCacheError('ERR_VALUE_TOO_LARGE', `value of ${next.length} bytes exceeds maxEntryBytes`);
+    }
+    try {
+      return (await this.#script(REPLACE_IF_SAME, [key], [seen, next])) === 1;
+    } catch (error) {
+      throw unavailable('replaceIfSame', error);
+    }
+  }
+
+  /** SCAN (never KEYS) on every master, each page under the command deadline. */
+  async *scan(prefix: string): AsyncIterable<string> {
+    const match = `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+    for (const node of this.#commands.masters()) {
+      let cursor = '0';
+      do {
+        let page: { cursor: string; keys: Buffer[] };
+        try {
+          page = await this.#run('SCAN', () => node.scan(cursor, match, 1000));
+        } catch (error) {
+          throw unavailable('SCAN', error);
+        }
+        cursor = page.cursor;
+        for (const key of page.keys) yield key.toString('latin1');
+      } while (cursor !== '0');
     }
   }
 

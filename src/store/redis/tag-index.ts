@@ -82,6 +82,18 @@ if #v < #want or string.sub(v, #v - #want + 1) ~= want then return 0 end
 return redis.call('DEL', KEYS[1])`;
 
 /**
+ * Replaces the envelope at the end of `KEYS[1]` (`ARGV[1]`, as a reader got it) with `ARGV[2]`, keeping the frame
+ * before it and the TTL (KEEPTTL): the entry stays in the same tag index shards, with the same scores. Returns 1 when
+ * replaced, 0 when the key is gone or holds another write.
+ */
+export const REPLACE_IF_SAME_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local seen = ARGV[1]
+if #v < #seen or string.sub(v, #v - #seen + 1) ~= seen then return 0 end
+redis.call('SET', KEYS[1], string.sub(v, 1, #v - #seen) .. ARGV[2], 'KEEPTTL')
+return 1`;
+
+/**
  * Whether the frame's tags are exactly the fingerprints of `tags`. An unframed value carries no tags. A frame edited
  * by someone with write access to Redis (a fingerprint flipped so a purge passes the entry by) fails this check.
  */

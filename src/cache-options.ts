@@ -31,6 +31,12 @@ export interface PhiCacheOptions {
    * 1 to 60,000. Purges made here are obeyed here at once.
    */
   readonly purgeRefreshMs?: number;
+  /**
+   * How often this instance reads the fleet's key states again, in ms: a published, promoted or retired KEK version
+   * reaches it at most this long (plus one store round trip) after the change. Rotation waits twice this plus a
+   * second between publishing and promoting. Default 1,000; 1 to 60,000. All instances should use one value.
+   */
+  readonly keyStateRefreshMs?: number;
   /** Milliseconds since the epoch. Default `Date.now`. */
   readonly clock?: () => number;
 }
@@ -46,6 +52,7 @@ export interface ResolvedCacheOptions {
   readonly keyServiceTimeoutMs: number | undefined;
   readonly factoryTimeoutMs: number;
   readonly purgeRefreshMs: number;
+  readonly keyStateRefreshMs: number;
   readonly clock: () => number;
 }
 
@@ -87,6 +94,13 @@ export function resolveCacheOptions(options: PhiCacheOptions): ResolvedCacheOpti
       600_000,
     ),
     purgeRefreshMs: integerOption('PhiCache', 'purgeRefreshMs', options.purgeRefreshMs ?? 1000, 1, 60_000),
+    keyStateRefreshMs: integerOption(
+      'PhiCache',
+      'keyStateRefreshMs',
+      options.keyStateRefreshMs ?? 1000,
+      1,
+      60_000,
+    ),
     clock: options.clock ?? Date.now,
   });
 }

@@ -10,15 +10,18 @@ import {
 import type { AuditAction, AuditOutcome } from './audit/audit-event.js';
 import { CacheAuditor } from './audit/cache-auditor.js';
 import { type PhiCacheOptions, type ResolvedCacheOptions, resolveCacheOptions } from './cache-options.js';
-import { openEnvelope, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
+import { openEnvelope, PreparedBinding, parseEnvelope, sealEnvelope } from './crypto/envelope.js';
+import { hmacName } from './crypto/key-name.js';
 import { NoncePool } from './crypto/nonce-pool.js';
 import { decodePayload, PayloadEncoder, type SealedPayload } from './crypto/payload-codec.js';
 import { PhiCacheError, type PhiCacheErrorCode, PolicyDeniedError } from './errors.js';
 import { checkedKeyProvider } from './keys/checked-provider.js';
-import { DataKeys } from './keys/data-keys.js';
+import { DataKeys, type FoundDekRecord } from './keys/data-keys.js';
 import { type CachedDek, DekCache } from './keys/dek-cache.js';
 import { EntryNameMemo, type EntryNames } from './keys/entry-names.js';
 import type { KeyProvider } from './keys/key-provider.js';
+import { KeyRotation, type ReencryptOutcome } from './keys/key-rotation.js';
+import { KeyStateBoard } from './keys/key-state-board.js';
 import { withLiveKey } from './keys/live-key.js';
 import { NameKeyring, type TenantNames } from './keys/tenant-names.js';
 import { longestCapMs } from './policy/digest.js';
@@ -61,6 +64,10 @@ export interface PhiCacheEvents {
   ];
   /** The key service failed and the class's failure mode turned the operation into a miss or a dropped write. */
   'key-service-error': [{ operation: 'get' | 'set'; className: string; cause: unknown }];
+  /** An entry read under an older data key was sealed again under the current one (lazy re-encryption). */
+  reencrypted: [{ className: string }];
+  /** The fleet's key states record was found altered or unreadable; this instance keeps what it knew. */
+  'key-states-damaged': [{ cause: unknown }];
 }
 
 type Allowed = PolicyDecision & { effect: 'allow' };
@@ -93,6 +100,8 @@ const NO_CALLER_TAGS: readonly [string, string][] = Object.freeze([]);
 const NO_TAG_KINDS: readonly string[] = Object.freeze([]);
 /** Extra memory of a purge past the longest cap, for clock skew between instances. */
 const PURGE_GRACE_MS = 60_000;
+/** Lazy re-encryptions in flight at once; reads past this leave their entry for a later read or the sweep. */
+const RESEALS_IN_FLIGHT = 64;
 
 /**
  * The one place where policy, keys, crypto, store and audit meet. Every operation is decided by the policy,
@@ -114,6 +123,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   readonly #payloads = new PayloadEncoder();
   readonly #fills = new SingleFlight<FillResult>();
   readonly #factoryTimeoutMs: number;
+  readonly #board: KeyStateBoard;
+  readonly #rotation: KeyRotation;
+  readonly #resealing = new Set<string>();
   #closed = false;
 
   private constructor(options: ResolvedCacheOptions, nameSecret: Buffer) {
@@ -126,6 +138,16 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     this.#dekCache = new DekCache(options.dekCache);
     this.#factoryTimeoutMs = options.factoryTimeoutMs;
     this.#keys = checkedKeyProvider(options.keys, options.keyServiceTimeoutMs);
+    const statesKey = this.#names.fleetKey('key-states');
+    this.#board = new KeyStateBoard({
+      store: this.#store,
+      storeKey: `phc:ks:${hmacName(statesKey, ['key-states'])}`,
+      macKey: statesKey,
+      initialKid: () => this.#keys.currentKid(),
+      clock: this.#clock,
+      refreshMs: options.keyStateRefreshMs,
+      onDamaged: (cause) => this.emit('key-states-damaged', { cause }),
+    });
     this.#dataKeys = new DataKeys({
       provider: this.#keys,
       store: this.#store,
@@ -134,6 +156,22 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       clock: this.#clock,
       onCreate: (dek) => this.#audit.dataKey('key.create', dek),
       onDamaged: (dek) => this.#audit.dataKey('key.damaged', dek),
+      states: () => this.#board.held,
+      ownerKey: this.#names.fleetKey('dek-owner'),
+    });
+    this.#board.onChange((states, previous) => {
+      if (states.generation !== previous.generation) this.#dataKeys.dropSealing();
+    });
+    this.#rotation = new KeyRotation({
+      provider: this.#keys,
+      board: this.#board,
+      dataKeys: this.#dataKeys,
+      store: this.#store,
+      audit: this.#audit,
+      policy: this.#policy,
+      clock: this.#clock,
+      refreshMs: options.keyStateRefreshMs,
+      reencrypt: (storeKey, owner, now) => this.#reencryptStored(storeKey, owner, now),
     });
     this.#ledger = new PurgeLedger({
       store: this.#store,
@@ -152,7 +190,16 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const nameSecret = await checkedKeyProvider(resolved.keys, resolved.keyServiceTimeoutMs).nameSecret();
     const cache = new PhiCache(resolved, nameSecret);
     await cache.#audit.policyLoaded();
+    // Start from the fleet's key states; a store that does not answer yet leaves the provider's current version,
+    // and the next operation reads them again.
+    await cache.#board.refresh().catch(() => undefined);
     return cache;
+  }
+
+  /** Key rotation: publish, promote, rekey, rewrap, re-encrypt, retire (DESIGN.md §4, `phicache keys`). */
+  get rotation(): KeyRotation {
+    this.#assertOpen();
+    return this.#rotation;
   }
 
   /** The store below the cache (for ops and tests; it holds only hashes and ciphertext). */
@@ -367,6 +414,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       throw new TypeError('tag values must be strings');
     }
     const now = this.#clock();
+    this.#board.refreshSoon(now);
     const names = this.#names.forTenant(ctx.tenant);
     const decision = this.#policy.decideWrite(
       {
@@ -512,6 +560,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const raw = stored.value;
 
     const now = this.#clock();
+    this.#board.refreshSoon(now);
     let envelope: ReturnType<typeof parseEnvelope>;
     try {
       envelope = parseEnvelope(raw);
@@ -612,8 +661,118 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       await this.#discard(storeKey, raw);
       return miss('ERR_ENTRY_PURGED', dek);
     }
+    // Sealed under an older data key (a rekey or a promoted KEK version since): moved to the current one in the
+    // background, so that the old key is needed by fewer entries with every read.
+    if (!this.#dataKeys.isCurrent(dek))
+      this.#reencryptSoon(storeKey, raw, payload, ctx.tenant, dataClass.name);
     await this.#record('get', op, dek, { result: 'hit' });
     return payload.v;
+  }
+
+  #reencryptSoon(
+    storeKey: string,
+    raw: Buffer,
+    payload: SealedPayload,
+    tenant: string,
+    className: string,
+  ): void {
+    if (this.#resealing.has(storeKey) || this.#resealing.size >= RESEALS_IN_FLIGHT) return;
+    this.#resealing.add(storeKey);
+    const binding = PreparedBinding.of({ tenant, className, storeKey });
+    this.#reseal(storeKey, raw, payload, tenant, className, binding)
+      .then((outcome) => {
+        if (outcome === 'reencrypted') this.emit('reencrypted', { className });
+      })
+      .catch(() => undefined)
+      .finally(() => this.#resealing.delete(storeKey));
+  }
+
+  /**
+   * Seals an entry's payload again under the current data key, with the same expiry, creation time and tags, and
+   * swaps it in only if the store still holds the bytes that were read: a newer write, a delete or a purge in
+   * between wins. Not an access (nothing reaches a caller), so it is counted by the sweep's admin record.
+   */
+  async #reseal(
+    storeKey: string,
+    raw: Buffer,
+    payload: SealedPayload,
+    tenant: string,
+    className: string,
+    binding: PreparedBinding,
+  ): Promise<ReencryptOutcome> {
+    const dataClass = this.#policy.dataClass(className);
+    if (dataClass === undefined || this.#store.replaceIfSame === undefined) return 'unreadable';
+    const now = this.#clock();
+    if (payload.expiresAt <= now) return 'gone';
+    const names = this.#names.forTenant(tenant);
+    const json = JSON.stringify(payload.v);
+    const seal = (dek: CachedDek) =>
+      this.#payloads.with(json, payload.createdAt, payload.expiresAt, payload.tags, (plaintext) =>
+        sealEnvelope(
+          dek.key,
+          { expiresAt: payload.expiresAt, epoch: dek.epoch, dekId: Buffer.from(dek.id, 'hex'), kid: dek.kid },
+          binding,
+          plaintext,
+          this.#nonces.take(),
+        ),
+      );
+    const longestTtlMs = Math.max(dataClass.maxTtlMs, payload.expiresAt - now);
+    const { result } = await withLiveKey(
+      () => this.#dataKeys.forSealing(tenant, names, className, longestTtlMs, now),
+      seal,
+    );
+    return (await this.#store.replaceIfSame(storeKey, raw, result)) ? 'reencrypted' : 'gone';
+  }
+
+  /** The sweep's step for one stored entry: opened with its data key (found by a scan) and resealed if older. */
+  async #reencryptStored(storeKey: string, owner: FoundDekRecord, now: number): Promise<ReencryptOutcome> {
+    const { tenant, className } = owner;
+    if (!storeKey.startsWith(`phc:e:${className}:`)) return 'unreadable';
+    const stored = await this.#storedEntry(storeKey);
+    if (stored === undefined) return 'gone';
+    const raw = stored.value;
+    let envelope: ReturnType<typeof parseEnvelope>;
+    try {
+      envelope = parseEnvelope(raw);
+    } catch {
+      return 'unreadable';
+    }
+    const names = this.#names.forTenant(tenant);
+    const id = envelope.header.dekId.toString('hex');
+    const binding = PreparedBinding.of({ tenant, className, storeKey });
+    let opened: { dek: CachedDek; result: Buffer | undefined };
+    try {
+      opened = await withLiveKey(
+        () => this.#dataKeys.forOpening(tenant, names, className, envelope.header.epoch, id, now),
+        (dek) => {
+          try {
+            return openEnvelope(dek.key, envelope, binding);
+          } catch {
+            return undefined;
+          }
+        },
+      );
+    } catch (error) {
+      if (
+        error instanceof PhiCacheError &&
+        (error.code === 'ERR_KEY_NOT_FOUND' || error.code === 'ERR_KEY_DISABLED')
+      )
+        return 'unreadable';
+      throw error;
+    }
+    const { dek, result: plaintext } = opened;
+    if (plaintext === undefined) return 'unreadable';
+    let payload: SealedPayload;
+    try {
+      payload = decodePayload(plaintext);
+    } catch {
+      return 'unreadable';
+    } finally {
+      plaintext.fill(0);
+    }
+    if (!stored.carries(payload.tags)) return 'unreadable';
+    if (this.#dataKeys.isCurrent(dek)) return 'current';
+    return this.#reseal(storeKey, raw, payload, tenant, className, binding);
   }
 
   async #storedEntry(storeKey: string): Promise<StoredEntry | undefined> {

@@ -9,7 +9,7 @@ export interface CacheFacts {
   readonly className: string | null;
   readonly ctx: { readonly tenant: string; readonly principal?: string; readonly purpose?: string };
   readonly key: string | null;
-  readonly dek: { readonly kid: string; readonly id: string } | null;
+  readonly dek: { readonly kid: string; readonly id: string | null } | null;
   readonly decision: { readonly effect: 'allow' | 'deny'; readonly rule: string } | null;
   readonly outcome: AuditOutcome;
   readonly detail?: AuditEvent['detail'];

@@ -69,6 +69,30 @@ export class CacheAuditor {
     });
   }
 
+  /**
+   * A key state change or a rotation step (publish, promote, rekey, rewrap, re-encrypt, retire): an admin record
+   * with the KEK version it concerns and ids and counts that explain it. It is written before the caller reports
+   * success; an outcome other than ok records a refusal.
+   */
+  keyState(
+    action: 'key.publish' | 'key.promote' | 'key.rekey' | 'key.rewrap' | 'key.reencrypt' | 'key.retire',
+    kid: string,
+    principal: string,
+    outcome: CacheFacts['outcome'],
+    detail: Readonly<Record<string, string | number>>,
+  ): Promise<void> {
+    return this.record({
+      action,
+      className: null,
+      ctx: { tenant: '*', principal, purpose: 'key-management' },
+      key: null,
+      dek: { kid, id: null },
+      decision: null,
+      outcome,
+      detail,
+    });
+  }
+
   close(): Promise<void> {
     return this.#sink.close();
   }

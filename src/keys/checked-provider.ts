@@ -6,8 +6,8 @@ import {
   type KekProvider,
   type KeyCallOptions,
   type KeyProvider,
-  type WrappedDataKey,
   type WrapOptions,
+  type WrappedDataKey,
 } from './key-provider.js';
 
 /** How long one key service call may take. KMS calls are rare (a DEK per tenant, class and hour), so a timer each is cheap. */

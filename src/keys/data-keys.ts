@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { PhiCacheError } from '../errors.js';
 import { SingleFlight } from '../runtime/single-flight.js';
 import type { CacheStore } from '../store/cache-store.js';
 import type { CachedDek, DekCache } from './dek-cache.js';
 import type { EncryptionContext, KeyProvider } from './key-provider.js';
+import { activeKid, type KeyStates, versionOf } from './key-states.js';
 import type { TenantNames } from './tenant-names.js';
 
 export interface DataKeysOptions {
@@ -18,6 +19,10 @@ export interface DataKeysOptions {
   readonly onCreate: (dek: CachedDek) => Promise<void>;
   /** Called when the epoch's current key record does not unwrap (it was altered), before a new key replaces it. */
   readonly onDamaged: (dek: CachedDek) => Promise<void>;
+  /** The fleet's key states as this instance knows them: which KEK version wraps, which generation seals. */
+  readonly states: () => KeyStates;
+  /** Seals the owner (tenant, class) of each record, so that rotation can find a record's context by scanning. */
+  readonly ownerKey: Buffer;
 }
 
 /** How long the key service counts as down after a failed call, before a call may try it again. */
@@ -26,12 +31,35 @@ const KEY_SERVICE_COOLDOWN_MS = 5000;
 /** Extra life of a DEK record past its last possible entry, for clock skew between instances. */
 const RECORD_GRACE_MS = 60_000;
 
+/**
+ * A wrapped data key as stored. Version 2 adds what rotation needs to rewrap a record it finds by scanning: the
+ * key's id, its generation, and its owner (tenant and class) sealed under the fleet's owner key, so the store
+ * learns no tenant name. Version 1 records are still read; they are rewrapped when loaded, never by a scan.
+ */
 interface DekRecord {
-  v: 1;
+  v: 1 | 2;
   kid: string;
   epoch: number;
   wrapped: string;
+  gen?: number;
+  id?: string;
+  owner?: string;
 }
+
+/** A record found by a scan, with its owner opened. */
+export interface FoundDekRecord {
+  readonly storeKey: string;
+  readonly raw: Buffer;
+  readonly kid: string;
+  readonly tenant: string;
+  readonly className: string;
+  readonly epoch: number;
+  readonly gen: number;
+  readonly id: string;
+}
+
+/** What `rewrap` did to one record. */
+export type RewrapOutcome = 'rewrapped' | 'current' | 'gone' | 'unreadable';
 
 /**
  * Finds or makes the data key (DEK) for a tenant, class and epoch. DEKs are shared by every instance: the wrapped
@@ -66,6 +94,11 @@ export class DataKeys {
     return this.#options.cache.takeForSealing(tenant, className, this.epochAt(now), now);
   }
 
+  /** A new generation began (a rekey or a promoted KEK version): every held sealing key seals nothing more. */
+  dropSealing(): void {
+    this.#options.cache.dropSealing();
+  }
+
   /** The DEK held in memory that sealed an entry, or undefined when it must be loaded (then call `forOpening`). */
   heldForOpening(tenant: string, className: string, id: string, now: number): CachedDek | undefined {
     return this.#options.cache.get(tenant, className, id, now);
@@ -74,14 +107,15 @@ export class DataKeys {
   /** The DEK to seal one new entry with, counted against its message budget. */
   async forSealing(tenant: string, names: TenantNames, className: string, maxTtlMs: number, now: number) {
     const epoch = this.epochAt(now);
+    const gen = this.#options.states().generation;
     const cached = this.#options.cache.takeForSealing(tenant, className, epoch, now);
-    if (cached !== undefined) return cached;
-    const slot = JSON.stringify(['seal', tenant, className, epoch]);
-    await this.#coalesce(slot, () => this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now));
+    if (cached !== undefined && cached.gen === gen) return cached;
+    const slot = JSON.stringify(['seal', tenant, className, epoch, gen]);
+    await this.#coalesce(slot, () => this.#loadOrCreate(tenant, names, className, epoch, gen, maxTtlMs, now));
     const dek = this.#options.cache.takeForSealing(tenant, className, epoch, now);
     // The budget was spent by concurrent writers between load and take: start a fresh key for the epoch.
-    if (dek !== undefined) return dek;
-    const fresh = await this.#create(tenant, names, className, epoch, maxTtlMs, now, true);
+    if (dek !== undefined && dek.gen === gen) return dek;
+    const fresh = await this.#create(tenant, names, className, epoch, gen, maxTtlMs, now, true);
     fresh.sealed += 1;
     return fresh;
   }
@@ -98,7 +132,7 @@ export class DataKeys {
     const cached = this.#options.cache.get(tenant, className, id, now);
     if (cached !== undefined) return cached;
     const slot = JSON.stringify(['open', tenant, className, id]);
-    return this.#coalesce(slot, () => this.#load(tenant, names, className, epoch, id, now, false));
+    return this.#coalesce(slot, () => this.#load(tenant, names, className, epoch, id, now, undefined));
   }
 
   /** Deletes every wrapped DEK record of the tenant and zeroes the unwrapped copies held here. */
@@ -139,16 +173,17 @@ export class DataKeys {
     names: TenantNames,
     className: string,
     epoch: number,
+    gen: number,
     maxTtlMs: number,
     now: number,
   ) {
-    const pointer = await this.#options.store.get(names.dekPointer(className, epoch));
+    const pointer = await this.#options.store.get(names.dekPointer(className, epoch, gen));
     const spent =
       pointer !== undefined && this.#options.cache.isSpent(tenant, className, pointer.toString('hex'));
     if (pointer !== undefined && pointer.length === 16 && !spent) {
       const id = pointer.toString('hex');
       try {
-        return await this.#load(tenant, names, className, epoch, id, now, true);
+        return await this.#load(tenant, names, className, epoch, id, now, gen);
       } catch (error) {
         // A pointer whose record is gone (shredded, evicted) must not block writes: make a new key. Nor must a
         // record that was altered: that is tamper, recorded as such, and the epoch moves on to a new key.
@@ -159,7 +194,7 @@ export class DataKeys {
         }
       }
     }
-    return this.#create(tenant, names, className, epoch, maxTtlMs, now, pointer !== undefined);
+    return this.#create(tenant, names, className, epoch, gen, maxTtlMs, now, pointer !== undefined);
   }
 
   async #load(
@@ -169,14 +204,17 @@ export class DataKeys {
     epoch: number,
     id: string,
     now: number,
-    sealing: boolean,
+    /** The generation it is loaded to seal in; undefined when it is loaded to open an entry. */
+    sealingGen: number | undefined,
   ) {
     const shreds = this.#shreds.get(tenant) ?? 0;
     const raw = await this.#options.store.get(names.dekRecord(className, id));
     const record = raw === undefined ? undefined : parseRecord(raw);
-    if (record === undefined || record.epoch !== epoch) {
+    const gen = record?.gen ?? 0;
+    if (record === undefined || record.epoch !== epoch || (sealingGen !== undefined && gen !== sealingGen)) {
       throw new PhiCacheError('ERR_KEY_NOT_FOUND', `data key ${id} is not in the store`);
     }
+    this.#assertUsable(record.kid);
     const key = await this.#keyService(() =>
       this.#options.provider.unwrapDataKey(
         { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
@@ -188,6 +226,7 @@ export class DataKeys {
       tenant,
       className,
       epoch,
+      gen,
       id,
       kid: record.kid,
       key,
@@ -195,8 +234,25 @@ export class DataKeys {
       sealed: 0,
       evicted: false,
     };
-    this.#options.cache.put(dek, sealing);
+    this.#options.cache.put(dek, sealingGen !== undefined && this.#isCurrent(dek));
     return dek;
+  }
+
+  /** A KEK version the fleet retired unwraps nothing here, whatever the key service would still do. */
+  #assertUsable(kid: string): void {
+    if (versionOf(this.#options.states(), kid)?.state === 'retired') {
+      throw new PhiCacheError('ERR_KEY_DISABLED', `KEK version ${kid} is retired`);
+    }
+  }
+
+  /** Whether a key may seal: made in the current generation under the active KEK version. */
+  isCurrent(dek: CachedDek): boolean {
+    return this.#isCurrent(dek);
+  }
+
+  #isCurrent(dek: CachedDek): boolean {
+    const states = this.#options.states();
+    return dek.gen === states.generation && (states.seq === 0 || dek.kid === activeKid(states));
   }
 
   async #create(
@@ -204,19 +260,25 @@ export class DataKeys {
     names: TenantNames,
     className: string,
     epoch: number,
+    gen: number,
     maxTtlMs: number,
     now: number,
     replace: boolean,
   ): Promise<CachedDek> {
     const id = randomBytes(16).toString('hex');
     const shreds = this.#shreds.get(tenant) ?? 0;
+    // A fleet that never rotated through phicache wraps under whatever the service calls current (it may rotate on
+    // its own schedule); once phicache's key states exist, they name the version.
+    const states = this.#options.states();
+    const wrap = states.seq === 0 ? {} : { kid: activeKid(states) };
     const generated = await this.#keyService(() =>
-      this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id)),
+      this.#options.provider.generateDataKey(contextOf(tenant, className, epoch, id), wrap),
     );
     const dek: CachedDek = {
       tenant,
       className,
       epoch,
+      gen,
       id,
       kid: generated.kid,
       key: generated.plaintext,
@@ -234,23 +296,26 @@ export class DataKeys {
       // Key records leave only by expiry or a shred: a store must not evict them before the entries they seal.
       const keyRecord = true;
       const record: DekRecord = {
-        v: 1,
+        v: 2,
         kid: generated.kid,
         epoch,
         wrapped: generated.wrapped.toString('base64'),
+        gen,
+        id,
+        owner: sealOwner(this.#options.ownerKey, id, tenant, className),
       };
       await store.set(names.dekRecord(className, id), Buffer.from(JSON.stringify(record)), {
         ttlMs,
         tags,
         keyRecord,
       });
-      const pointerKey = names.dekPointer(className, epoch);
+      const pointerKey = names.dekPointer(className, epoch, gen);
       const pointer = Buffer.from(id, 'hex');
       if (replace) await store.set(pointerKey, pointer, { ttlMs, tags, keyRecord });
       else if (!(await store.add(pointerKey, pointer, { ttlMs, tags, keyRecord }))) {
         // Another instance made the epoch's key first: use theirs, so that all instances share one DEK.
         generated.plaintext.fill(0);
-        return this.#loadOrCreate(tenant, names, className, epoch, maxTtlMs, now);
+        return this.#loadOrCreate(tenant, names, className, epoch, gen, maxTtlMs, now);
       }
       if ((this.#shreds.get(tenant) ?? 0) !== shreds) {
         // Shredded while this key was being made: its record must not outlive the shred either.
@@ -261,8 +326,53 @@ export class DataKeys {
       generated.plaintext.fill(0);
       throw error;
     }
-    this.#options.cache.put(dek, true);
+    this.#options.cache.put(dek, this.#isCurrent(dek));
     return dek;
+  }
+
+  /** Every data key record in the store that rotation can act on (version 2), with its owner opened. */
+  async *records(): AsyncGenerator<FoundDekRecord> {
+    const { store, ownerKey } = this.#options;
+    if (store.scan === undefined) throw new TypeError(`the ${store.name} store cannot be scanned`);
+    for await (const storeKey of store.scan('phc:k:')) {
+      const raw = await store.get(storeKey);
+      const record = raw === undefined ? undefined : parseRecord(raw);
+      if (raw === undefined || record?.v !== 2) continue;
+      const owner = openOwner(ownerKey, record);
+      if (owner === undefined) continue;
+      yield {
+        storeKey,
+        raw,
+        kid: record.kid,
+        tenant: owner.tenant,
+        className: owner.className,
+        epoch: record.epoch,
+        gen: record.gen ?? 0,
+        id: record.id!,
+      };
+    }
+  }
+
+  /**
+   * Rewraps one record under `kid` (server-side where the service can) and writes it back only if the record did
+   * not change meanwhile: no entry is touched, and the cost is one key service call per data key.
+   */
+  async rewrap(found: FoundDekRecord, kid: string): Promise<RewrapOutcome> {
+    if (found.kid === kid) return 'current';
+    const record = parseRecord(found.raw)!;
+    const rewrapped = await this.#keyService(() =>
+      this.#options.provider.rewrapDataKey(
+        { kid: record.kid, wrapped: Buffer.from(record.wrapped, 'base64') },
+        contextOf(found.tenant, found.className, found.epoch, found.id),
+        { kid },
+      ),
+    );
+    const next: DekRecord = { ...record, kid: rewrapped.kid, wrapped: rewrapped.wrapped.toString('base64') };
+    const { store } = this.#options;
+    if (store.replaceIfSame === undefined)
+      throw new TypeError(`the ${store.name} store cannot replace a record`);
+    const replaced = await store.replaceIfSame(found.storeKey, found.raw, Buffer.from(JSON.stringify(next)));
+    return replaced ? 'rewrapped' : 'gone';
   }
 
   /**
@@ -307,6 +417,7 @@ function damagedKey(tenant: string, className: string, epoch: number, id: string
     tenant,
     className,
     epoch,
+    gen: 0,
     id,
     kid: 'unknown',
     key: Buffer.alloc(0),
@@ -316,14 +427,47 @@ function damagedKey(tenant: string, className: string, epoch: number, id: string
   };
 }
 
+const OWNER_AAD = 'phicache/dek-owner/v1';
+
+/** AES-256-GCM of [tenant, class] under the fleet's owner key, bound to the key id: base64 of nonce|ciphertext|tag. */
+function sealOwner(key: Buffer, id: string, tenant: string, className: string): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(`${OWNER_AAD}|${id}`));
+  const body = Buffer.concat([cipher.update(JSON.stringify([tenant, className])), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64');
+}
+
+function openOwner(key: Buffer, record: DekRecord): { tenant: string; className: string } | undefined {
+  try {
+    const sealed = Buffer.from(record.owner!, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+    decipher.setAAD(Buffer.from(`${OWNER_AAD}|${record.id}`));
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const text = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
+    const [tenant, className] = JSON.parse(text.toString('utf8')) as unknown[];
+    if (typeof tenant === 'string' && typeof className === 'string') return { tenant, className };
+  } catch {
+    // Another keyset's record, or an altered one: rotation leaves it alone, and it expires by itself.
+  }
+  return undefined;
+}
+
 function parseRecord(raw: Buffer): DekRecord | undefined {
   try {
     const record = JSON.parse(raw.toString('utf8')) as Partial<DekRecord>;
-    if (
-      record.v === 1 &&
+    const common =
       typeof record.kid === 'string' &&
       typeof record.wrapped === 'string' &&
-      Number.isSafeInteger(record.epoch)
+      Number.isSafeInteger(record.epoch);
+    if (common && record.v === 1) return record as DekRecord;
+    if (
+      common &&
+      record.v === 2 &&
+      Number.isSafeInteger(record.gen) &&
+      typeof record.id === 'string' &&
+      /^[0-9a-f]{32}$/.test(record.id) &&
+      typeof record.owner === 'string'
     ) {
       return record as DekRecord;
     }

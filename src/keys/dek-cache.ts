@@ -19,6 +19,8 @@ export interface CachedDek {
   readonly tenant: string;
   readonly className: string;
   readonly epoch: number;
+  /** The data key generation (key states) it was made in: a key of an older generation seals nothing more. */
+  readonly gen: number;
   /** Hex of the 16-byte DEK id sealed into every envelope it made. */
   readonly id: string;
   readonly kid: string;
@@ -117,6 +119,11 @@ export class DekCache {
     // Past maxEntries the Lru drops one key that was not used lately, and #forget zeroes it.
     this.#byId.set(slot, dek);
     if (sealing) this.#current.set(currentSlot(dek.tenant, dek.className, dek.epoch), dek);
+  }
+
+  /** Forgets which keys seal new writes (a rekey): each is made or loaded again; held keys still open entries. */
+  dropSealing(): void {
+    this.#current.clear();
   }
 
   /** Drops and zeroes every key of a tenant (crypto-shredding of the in-memory copies). */

@@ -82,7 +82,11 @@ export interface KekProvider {
    * where the service can (AWS `ReEncrypt`, Vault `rewrap`), else unwrapped and wrapped again inside the HSM or this
    * process.
    */
-  rewrapDataKey(key: WrappedDataKey, context: EncryptionContext, options?: WrapOptions): Promise<WrappedDataKey>;
+  rewrapDataKey(
+    key: WrappedDataKey,
+    context: EncryptionContext,
+    options?: WrapOptions,
+  ): Promise<WrappedDataKey>;
   /** The KEK's versions and their states, as the service reports them. */
   describeKek(options?: KeyCallOptions): Promise<KekDescription>;
   /**

@@ -17,8 +17,8 @@ import type {
   KeyDomain,
   KeyProvider,
   OpenKekProvider,
-  WrappedDataKey,
   WrapOptions,
+  WrappedDataKey,
 } from './key-provider.js';
 import { kekIdentity, parseKeyUri } from './key-uri.js';
 import { openKekProvider } from './open-provider.js';
@@ -319,9 +319,13 @@ class KeysetKeyProvider implements KeyProvider {
 }
 
 export function cannotCreateVersion(provider: string): PhiCacheError {
-  return new PhiCacheError('ERR_KEY_STATE', `the ${provider} KEK cannot make a version that waits to be promoted`, {
-    hint: 'Rotate the key in the key service itself (AWS KMS rotates its backing keys inside the key, keeping the kid); phicache then rewraps data keys with `phicache keys rewrap`.',
-  });
+  return new PhiCacheError(
+    'ERR_KEY_STATE',
+    `the ${provider} KEK cannot make a version that waits to be promoted`,
+    {
+      hint: 'Rotate the key in the key service itself (AWS KMS rotates its backing keys inside the key, keeping the kid); phicache then rewraps data keys with `phicache keys rewrap`.',
+    },
+  );
 }
 
 /** Every URI parses, and no two domains share a KEK unless the keyset says so. */

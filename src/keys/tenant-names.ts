@@ -1,6 +1,10 @@
+import { hkdfSync } from 'node:crypto';
+import { canonicalEncode } from '../crypto/canonical.js';
 import { deriveTenantNameKey, hmacName } from '../crypto/key-name.js';
 import { integerOption } from '../options.js';
 import { Lru } from '../runtime/lru.js';
+
+const FLEET_KEY_SALT = 'phicache/fleet-key/v1';
 
 /** The name memo one NameKeyring shares among all its tenants, and how many names it had to compute. */
 interface SharedNames {
@@ -70,8 +74,11 @@ export class TenantNames {
     return `phc:k:${className}:${hmacName(this.#key, ['dek', className, dekId])}`;
   }
 
-  dekPointer(className: string, epoch: number): string {
-    return `phc:p:${className}:${hmacName(this.#key, ['dek-current', className, epoch])}`;
+  /** The current data key of an epoch and generation (generation 0 keeps the name it had before rotation existed). */
+  dekPointer(className: string, epoch: number, generation = 0): string {
+    const parts =
+      generation === 0 ? ['dek-current', className, epoch] : ['dek-current', className, epoch, generation];
+    return `phc:p:${className}:${hmacName(this.#key, parts)}`;
   }
 
   /** Where a purge of `target` (a tag, scope, tenant or entry name) is remembered in a shared store. */
@@ -147,6 +154,15 @@ export class NameKeyring {
       this.#tenants.set(tenant, names);
     }
     return names;
+  }
+
+  /**
+   * A key for the fleet as a whole rather than one tenant (the key states' MAC, the sealed owner of a data key
+   * record): HKDF of the name secret under its own salt, so it is no tenant's name key whatever the tenant's name.
+   */
+  fleetKey(purpose: string): Buffer {
+    if (this.#closed) throw new TypeError('this name keyring is closed');
+    return Buffer.from(hkdfSync('sha256', this.#secret, FLEET_KEY_SALT, canonicalEncode([purpose]), 32));
   }
 
   stats(): NameKeyringStats {

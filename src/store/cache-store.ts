@@ -43,10 +43,10 @@ export interface CacheStore {
   deleteIfSame?(key: string, value: Buffer): Promise<boolean>;
   /**
    * Replaces the key's value with `next` only while it still holds `seen` (as `get` returned it), in one atomic
-   * step, keeping its expiry and its tags: how a data key record is rewrapped and an entry re-encrypted without
-   * overwriting a newer write or a purge that landed in between. True when replaced.
+   * step, keeping its tags and its expiry (or setting a new one, `ttlMs`): how a data key record is rewrapped and an
+   * entry re-encrypted without overwriting a newer write or a purge that landed in between. True when replaced.
    */
-  replaceIfSame?(key: string, seen: Buffer, next: Buffer): Promise<boolean>;
+  replaceIfSame?(key: string, seen: Buffer, next: Buffer, ttlMs?: number): Promise<boolean>;
   /**
    * Every live key that starts with `prefix` (`phc:k:` for data key records, `phc:e:` for entries), each once while
    * the store does not reshard; for rotation's rewrap and re-encrypt sweeps. Never blocks the store.

@@ -228,13 +228,13 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
   }
 
   /** L2 replaces atomically (a re-encrypted entry, a rewrapped key record); every L1 copy of the key goes. */
-  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer, ttlMs?: number): Promise<boolean> {
     assertStoreName(key, 'key');
     if (this.#l2.replaceIfSame === undefined) return false;
     this.#fences.breakKey(key);
     let replaced: boolean;
     try {
-      replaced = await this.#l2.replaceIfSame(key, seen, next);
+      replaced = await this.#l2.replaceIfSame(key, seen, next, ttlMs);
     } finally {
       this.#fences.breakKey(key);
       await this.#dropKey(key);

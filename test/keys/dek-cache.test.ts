@@ -8,6 +8,7 @@ function dek(tenant: string, id: string, loadedAt = 0, epoch = 1): CachedDek {
     tenant,
     className: 'encrypted-phi',
     epoch,
+    gen: 0,
     id,
     kid: 'local:cache:v1',
     key: randomBytes(32),

@@ -8,6 +8,7 @@ function dek(evicted: boolean): CachedDek {
   return {
     tenant: 't',
     className: 'c',
+    gen: 0,
     epoch: 1,
     id: 'aa',
     kid: 'k',

@@ -11,8 +11,8 @@ import type {
   KeyCallOptions,
   KeyDomain,
   KeyProvider,
-  WrappedDataKey,
   WrapOptions,
+  WrappedDataKey,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
 

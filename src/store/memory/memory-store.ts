@@ -136,11 +136,11 @@ export class MemoryStore implements CacheStore {
     return entry.expiresAt > this.#clock();
   }
 
-  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer, ttlMs?: number): Promise<boolean> {
     const entry = this.#live(key);
     if (entry === undefined || !entry.value.equals(seen)) return false;
-    const ttlMs = entry.expiresAt - this.#clock();
-    this.#write(key, next, { ttlMs, tags: entry.tags, keyRecord: entry.keyRecord });
+    const keptMs = ttlMs ?? entry.expiresAt - this.#clock();
+    this.#write(key, next, { ttlMs: keptMs, tags: entry.tags, keyRecord: entry.keyRecord });
     return true;
   }
 

@@ -235,12 +235,14 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     }
   }
 
-  async replaceIfSame(key: string, seen: Buffer, next: Buffer): Promise<boolean> {
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer, ttlMs?: number): Promise<boolean> {
     if (next.length > this.options.maxEntryBytes) {
       throw new PhiCacheError('ERR_VALUE_TOO_LARGE', `value of ${next.length} bytes exceeds maxEntryBytes`);
     }
+    if (ttlMs !== undefined) assertWriteOptions({ ttlMs });
+    const args = ttlMs === undefined ? [seen, next] : [seen, next, String(ttlMs)];
     try {
-      return (await this.#script(REPLACE_IF_SAME, [key], [seen, next])) === 1;
+      return (await this.#script(REPLACE_IF_SAME, [key], args)) === 1;
     } catch (error) {
       throw unavailable('replaceIfSame', error);
     }

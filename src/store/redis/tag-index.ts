@@ -83,14 +83,18 @@ return redis.call('DEL', KEYS[1])`;
 
 /**
  * Replaces the envelope at the end of `KEYS[1]` (`ARGV[1]`, as a reader got it) with `ARGV[2]`, keeping the frame
- * before it and the TTL (KEEPTTL): the entry stays in the same tag index shards, with the same scores. Returns 1 when
- * replaced, 0 when the key is gone or holds another write.
+ * before it and the TTL (KEEPTTL; or `ARGV[3]` ms when given): the entry stays in the same tag index shards, with the
+ * same scores. Returns 1 when replaced, 0 when the key is gone or holds another write.
  */
 export const REPLACE_IF_SAME_SCRIPT = `local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local seen = ARGV[1]
 if #v < #seen or string.sub(v, #v - #seen + 1) ~= seen then return 0 end
-redis.call('SET', KEYS[1], string.sub(v, 1, #v - #seen) .. ARGV[2], 'KEEPTTL')
+if ARGV[3] then
+  redis.call('SET', KEYS[1], string.sub(v, 1, #v - #seen) .. ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], string.sub(v, 1, #v - #seen) .. ARGV[2], 'KEEPTTL')
+end
 return 1`;
 
 /**

@@ -77,12 +77,13 @@ export class KeyStateBoard {
       const current = this.#learn(raw === undefined ? undefined : this.#decode(raw));
       const next = change(current);
       const encoded = this.#encode(next);
+      if (raw !== undefined && store.replaceIfSame === undefined) {
+        throw new TypeError(`the ${store.name} store cannot replace a record: key states need replaceIfSame`);
+      }
       const written =
         raw === undefined
           ? await store.add(storeKey, encoded, { ttlMs: KEY_STATES_TTL_MS, keyRecord: true })
-          : store.replaceIfSame === undefined
-            ? (await store.set(storeKey, encoded, { ttlMs: KEY_STATES_TTL_MS, keyRecord: true }), true)
-            : await store.replaceIfSame(storeKey, raw, encoded, KEY_STATES_TTL_MS);
+          : await store.replaceIfSame!(storeKey, raw, encoded, KEY_STATES_TTL_MS);
       if (written) return this.#learn(next);
     }
     throw refused('the key states kept changing under this change; try again');

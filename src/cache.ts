@@ -159,9 +159,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       states: () => this.#board.held,
       ownerKey: this.#names.fleetKey('dek-owner'),
     });
-    this.#board.onChange((states, previous) => {
-      if (states.generation !== previous.generation) this.#dataKeys.dropSealing();
-    });
+    this.#board.onChange((states, previous) => this.#dataKeys.observeStates(states, previous));
     this.#rotation = new KeyRotation({
       provider: this.#keys,
       board: this.#board,

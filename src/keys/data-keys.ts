@@ -94,9 +94,17 @@ export class DataKeys {
     return this.#options.cache.takeForSealing(tenant, className, this.epochAt(now), now);
   }
 
-  /** A new generation began (a rekey or a promoted KEK version): every held sealing key seals nothing more. */
-  dropSealing(): void {
-    this.#options.cache.dropSealing();
+  /**
+   * The fleet's key states changed: a new generation (a rekey or a promoted KEK version) means every held sealing
+   * key seals nothing more, and a retired KEK version means every key it wrapped is zeroed here.
+   */
+  observeStates(states: KeyStates, previous: KeyStates): void {
+    if (states.generation !== previous.generation) this.#options.cache.dropSealing();
+    for (const version of states.keks) {
+      if (version.state === 'retired' && versionOf(previous, version.kid)?.state !== 'retired') {
+        this.#options.cache.evictKid(version.kid);
+      }
+    }
   }
 
   /** The DEK held in memory that sealed an entry, or undefined when it must be loaded (then call `forOpening`). */

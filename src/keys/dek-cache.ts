@@ -126,6 +126,18 @@ export class DekCache {
     this.#current.clear();
   }
 
+  /** Drops and zeroes every key wrapped under a KEK version (a retired one): it must open nothing more here. */
+  evictKid(kid: string): number {
+    let count = 0;
+    for (const [slot, dek] of [...this.#byId.entries()]) {
+      if (dek.kid === kid) {
+        this.#evict(slot, dek);
+        count += 1;
+      }
+    }
+    return count;
+  }
+
   /** Drops and zeroes every key of a tenant (crypto-shredding of the in-memory copies). */
   evictTenant(tenant: string): number {
     let count = 0;

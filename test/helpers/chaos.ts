@@ -1,7 +1,12 @@
 import type { AuditEvent } from '../../src/audit/audit-event.js';
 import type { AuditSink } from '../../src/audit/audit-sink.js';
 import { PhiCacheError } from '../../src/errors.js';
-import type { EncryptionContext, KeyProvider, WrappedDataKey } from '../../src/keys/key-provider.js';
+import type {
+  EncryptionContext,
+  KeyProvider,
+  WrapOptions,
+  WrappedDataKey,
+} from '../../src/keys/key-provider.js';
 import type { CacheStore, StoreWriteOptions } from '../../src/store/cache-store.js';
 
 /** A switch that chaos wrappers consult on every call: flip `down` to make the wrapped component fail. */
@@ -22,12 +27,16 @@ export function flakyKeyProvider(inner: KeyProvider, fault: Fault): KeyProvider 
   return {
     name: inner.name,
     currentKid: () => inner.currentKid(),
-    generateDataKey: (context: EncryptionContext) => up().then(() => inner.generateDataKey(context)),
+    generateDataKey: (context: EncryptionContext, options?: WrapOptions) =>
+      up().then(() => inner.generateDataKey(context, options)),
     unwrapDataKey: (key: WrappedDataKey, context: EncryptionContext) =>
       up().then(() => inner.unwrapDataKey(key, context)),
-    rewrapDataKey: (key: WrappedDataKey, context: EncryptionContext) =>
-      up().then(() => inner.rewrapDataKey(key, context)),
+    rewrapDataKey: (key: WrappedDataKey, context: EncryptionContext, options?: WrapOptions) =>
+      up().then(() => inner.rewrapDataKey(key, context, options)),
     describeKek: () => up().then(() => inner.describeKek()),
+    ...(inner.createVersion === undefined
+      ? {}
+      : { createVersion: () => up().then(() => inner.createVersion!()) }),
     nameSecret: () => up().then(() => inner.nameSecret()),
   };
 }
@@ -49,6 +58,16 @@ export function flakyStore(inner: CacheStore, fault: Fault): CacheStore {
     delete: (key: string) => guard(() => inner.delete(key)),
     deleteByTag: (tag: string) => guard(() => inner.deleteByTag(tag)),
     ttl: (key: string) => guard(() => inner.ttl(key)),
+    ...(inner.deleteIfSame === undefined
+      ? {}
+      : { deleteIfSame: (key: string, value: Buffer) => guard(() => inner.deleteIfSame!(key, value)) }),
+    ...(inner.replaceIfSame === undefined
+      ? {}
+      : {
+          replaceIfSame: (key: string, seen: Buffer, next: Buffer, ttlMs?: number) =>
+            guard(() => inner.replaceIfSame!(key, seen, next, ttlMs)),
+        }),
+    ...(inner.scan === undefined ? {} : { scan: (prefix: string) => inner.scan!(prefix) }),
     close: () => inner.close(),
   };
 }

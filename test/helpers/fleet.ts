@@ -70,6 +70,13 @@ function unclosable(store: CacheStore): CacheStore {
     ...(store.deleteIfSame === undefined
       ? {}
       : { deleteIfSame: (key: string, value: Buffer) => store.deleteIfSame!(key, value) }),
+    ...(store.replaceIfSame === undefined
+      ? {}
+      : {
+          replaceIfSame: (key: string, seen: Buffer, next: Buffer, ttlMs?: number) =>
+            store.replaceIfSame!(key, seen, next, ttlMs),
+        }),
+    ...(store.scan === undefined ? {} : { scan: (prefix: string) => store.scan!(prefix) }),
     set: (key, value, options) => store.set(key, value, options),
     add: (key, value, options) => store.add(key, value, options),
     delete: (key) => store.delete(key),

@@ -1,7 +1,8 @@
 import type { CacheStore, StoredEntry, StoreWriteOptions } from '../../src/store/cache-store.js';
 
 export interface RecordedWrite {
-  readonly op: 'set' | 'add';
+  /** `replace`: a rewrap or re-encryption, which keeps the entry's tags and expiry (its TTL as left after it). */
+  readonly op: 'set' | 'add' | 'replace';
   readonly key: string;
   readonly value: Buffer;
   readonly options: StoreWriteOptions;
@@ -60,6 +61,21 @@ export class RecordingStore implements CacheStore {
     this.reads.push(key);
     if (this.#inner.deleteIfSame !== undefined) return this.#inner.deleteIfSame(key, value);
     return (await this.#inner.get(key))?.equals(value) === true && this.#inner.delete(key);
+  }
+  /** Rewraps and re-encryptions are writes. */
+  async replaceIfSame(key: string, seen: Buffer, next: Buffer, ttlMs?: number): Promise<boolean> {
+    if (this.#inner.replaceIfSame === undefined) return false;
+    const replaced = await this.#inner.replaceIfSame(key, seen, next, ttlMs);
+    if (replaced) {
+      const left = ttlMs ?? (await this.#inner.ttl(key)) ?? 1;
+      this.writes.push({ op: 'replace', key, value: Buffer.from(next), options: { ttlMs: left } });
+    }
+    return replaced;
+  }
+  scan(prefix: string): AsyncIterable<string> {
+    if (this.#inner.scan === undefined)
+      throw new TypeError(`the ${this.#inner.name} store cannot be scanned`);
+    return this.#inner.scan(prefix);
   }
   deleteByTag(tag: string) {
     this.deletedTags.push(tag);

@@ -102,6 +102,41 @@ export function describeCacheStore(name: string, create: () => Promise<CacheStor
       assert.equal(await store.deleteIfSame?.(k, again), false, 'an absent key');
     });
 
+    test('replaceIfSame replaces only the value that was read, keeping its tags and expiry', async () => {
+      const k = key();
+      const tagged = tag();
+      await store.set(k, Buffer.from('sealed under the old key'), { ttlMs: 10_000, tags: [tagged] });
+      const read = (await store.get(k))!;
+      const ttlBefore = (await store.ttl(k))!;
+      assert.equal(await store.replaceIfSame?.(k, read, Buffer.from('sealed under the new key')), true);
+      assert.deepEqual(await store.get(k), Buffer.from('sealed under the new key'));
+      const ttlAfter = (await store.ttl(k))!;
+      assert.ok(ttlAfter <= ttlBefore && ttlAfter > 0, 'the expiry is kept, not extended');
+      assert.equal(await store.deleteByTag(tagged), 1, 'the replaced entry is still reached by its tag');
+      assert.equal(await store.get(k), undefined);
+      await store.set(k, Buffer.from('a newer write'), { ttlMs: 10_000 });
+      assert.equal(await store.replaceIfSame?.(k, read, Buffer.from('stale')), false, 'a newer write wins');
+      assert.deepEqual(await store.get(k), Buffer.from('a newer write'));
+      await store.delete(k);
+      assert.equal(
+        await store.replaceIfSame?.(k, read, Buffer.from('stale')),
+        false,
+        'a deleted key stays deleted',
+      );
+      assert.equal(await store.get(k), undefined);
+    });
+
+    test('scan lists every live key with the prefix, once', async () => {
+      const prefix = `${key()}:`;
+      const keys = [`${prefix}a`, `${prefix}b`, `${prefix}c`];
+      for (const k of keys) await store.set(k, Buffer.from('x'), { ttlMs: 10_000 });
+      await store.set(`${key()}:other`, Buffer.from('x'), { ttlMs: 10_000 });
+      assert.ok(store.scan !== undefined, 'the store can be scanned');
+      const found: string[] = [];
+      for await (const k of store.scan(prefix)) found.push(k);
+      assert.deepEqual(found.sort(), keys);
+    });
+
     test('deleteByTag deletes every entry with the tag and no other', async () => {
       const t1 = tag();
       const t2 = tag();

@@ -412,7 +412,9 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       throw new TypeError('tag values must be strings');
     }
     const now = this.#clock();
-    this.#board.refreshSoon(now);
+    // A write chooses the data key, so it waits for a due read of the key states (one store read per refreshMs):
+    // no write of this instance seals under a version more than refreshMs after the fleet moved on from it.
+    if (this.#board.due(now)) await this.#board.refresh().catch(() => undefined);
     const names = this.#names.forTenant(ctx.tenant);
     const decision = this.#policy.decideWrite(
       {

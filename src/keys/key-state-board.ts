@@ -52,9 +52,14 @@ export class KeyStateBoard {
     this.#listeners.add(listener);
   }
 
-  /** Starts a background read when the last one is older than `refreshMs`; costs a comparison otherwise. */
+  /** Whether the last read is older than `refreshMs`. */
+  due(now: number): boolean {
+    return now - this.#readAt >= this.#options.refreshMs;
+  }
+
+  /** Starts a background read when one is due; costs a comparison otherwise. */
   refreshSoon(now: number): void {
-    if (now - this.#readAt < this.#options.refreshMs || this.#reading !== undefined) return;
+    if (!this.due(now) || this.#reading !== undefined) return;
     this.refresh().catch(() => undefined);
   }
 

@@ -7,7 +7,7 @@ const ref = (id: string) => ({ class: 'encrypted-phi', resource: 'Observation', 
 const admin = { principal: 'ops:rotation-test' };
 
 describe('key rotation on the embedded store', () => {
-  test('a rotation publishes, waits for the fleet bound, promotes; old entries still read, new ones seal under the new version', async () => {
+  test('PHI-ROTATE-01 a rotation publishes, waits for the fleet bound, promotes; old entries still read, new ones seal under the new version', async () => {
     const t = await makeCache();
     const { cache, clock, audit } = t;
     await cache.set(ref('before'), { hr: 61 }, clinician);
@@ -39,7 +39,7 @@ describe('key rotation on the embedded store', () => {
     await cache.close();
   });
 
-  test('promotion before the bound is refused with the earliest safe time', async () => {
+  test('PHI-ROTATE-01 promotion before the bound is refused with the earliest safe time', async () => {
     const { cache, clock, audit } = await makeCache();
     const published = await cache.rotation.publish(admin);
     clock.now += cache.rotation.boundMs - 1;
@@ -56,7 +56,7 @@ describe('key rotation on the embedded store', () => {
     await cache.close();
   });
 
-  test('after rewrap the old KEK version is needed by nothing: it retires, and every entry still reads', async () => {
+  test('PHI-ROTATE-01 after rewrap the old KEK version is needed by nothing: it retires, and every entry still reads', async () => {
     const { cache, clock } = await makeCache();
     for (const id of ['a', 'b', 'c']) await cache.set(ref(id), { id }, clinician);
     const { from, to } = await cache.rotation.rotate(admin, async (ms) => {
@@ -76,7 +76,7 @@ describe('key rotation on the embedded store', () => {
     await cache.close();
   });
 
-  test('retire is refused while a data key record needs the version, succeeds once they expire, and a forced retire is audited with the entries it made unreadable', async () => {
+  test('PHI-ROTATE-01 retire is refused while a data key record needs the version, succeeds once they expire, and a forced retire is audited with the entries it made unreadable', async () => {
     const { cache, clock, audit } = await makeCache();
     await cache.set(ref('live'), { v: 1 }, clinician);
     const { from } = await cache.rotation.rotate(admin, async (ms) => {
@@ -112,7 +112,7 @@ describe('key rotation on the embedded store', () => {
     await cache.close();
   });
 
-  test('an unforced retire succeeds after the dependent data key records expire', async () => {
+  test('PHI-ROTATE-01 an unforced retire succeeds after the dependent data key records expire', async () => {
     const { cache, clock } = await makeCache();
     await cache.set(ref('short'), { v: 1 }, clinician, { ttlMs: 60_000 });
     const { from } = await cache.rotation.rotate(admin, async (ms) => {
@@ -132,7 +132,7 @@ describe('key rotation on the embedded store', () => {
     await cache.close();
   });
 
-  test('reads re-encrypt entries under the current data key, and the sweep moves the rest and says how', async () => {
+  test('PHI-ROTATE-01 reads re-encrypt entries under the current data key, and the sweep moves the rest and says how', async () => {
     const { cache, clock } = await makeCache();
     for (let i = 0; i < 20; i += 1) await cache.set(ref(`e${i}`), { i }, clinician);
     await cache.rotation.rekey(admin);

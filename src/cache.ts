@@ -158,6 +158,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
       onDamaged: (dek) => this.#audit.dataKey('key.damaged', dek),
       states: () => this.#board.held,
       ownerKey: this.#names.fleetKey('dek-owner'),
+      recordsTag: `phc:s:${hmacName(this.#names.fleetKey('dek-records'), ['dek-records'])}`,
     });
     this.#board.onChange((states, previous) => this.#dataKeys.observeStates(states, previous));
     this.#rotation = new KeyRotation({

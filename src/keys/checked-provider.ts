@@ -20,6 +20,7 @@ const PROVIDER_CODES = new Set([
   'ERR_ENVELOPE_AUTH',
   'ERR_KEY_DISABLED',
   'ERR_KEY_NOT_FOUND',
+  'ERR_KEY_STATE',
 ]);
 
 /**

@@ -23,6 +23,11 @@ export interface DataKeysOptions {
   readonly states: () => KeyStates;
   /** Seals the owner (tenant, class) of each record, so that rotation can find a record's context by scanning. */
   readonly ownerKey: Buffer;
+  /**
+   * A tag every data key record of the fleet carries (besides its tenant's): rotation lists the records through
+   * it, at a cost that follows the number of data keys rather than of entries.
+   */
+  readonly recordsTag: string;
 }
 
 /** How long the key service counts as down after a failed call, before a call may try it again. */
@@ -300,7 +305,7 @@ export class DataKeys {
       await this.#options.onCreate(dek);
       const epochEnd = (epoch + 1) * this.#options.epochMs;
       const ttlMs = Math.max(1, epochEnd - now) + maxTtlMs + RECORD_GRACE_MS;
-      const tags = [names.keysTag];
+      const tags = [names.keysTag, this.#options.recordsTag];
       // Key records leave only by expiry or a shred: a store must not evict them before the entries they seal.
       const keyRecord = true;
       const record: DekRecord = {
@@ -340,9 +345,16 @@ export class DataKeys {
 
   /** Every data key record in the store that rotation can act on (version 2), with its owner opened. */
   async *records(): AsyncGenerator<FoundDekRecord> {
-    const { store, ownerKey } = this.#options;
-    if (store.scan === undefined) throw new TypeError(`the ${store.name} store cannot be scanned`);
-    for await (const storeKey of store.scan('phc:k:')) {
+    const { store, ownerKey, recordsTag } = this.#options;
+    const keys =
+      store.keysByTag !== undefined
+        ? store.keysByTag(recordsTag)
+        : store.scan !== undefined
+          ? store.scan('phc:k:')
+          : undefined;
+    if (keys === undefined) throw new TypeError(`the ${store.name} store cannot list data key records`);
+    for await (const storeKey of keys) {
+      if (!storeKey.startsWith('phc:k:')) continue;
       const raw = await store.get(storeKey);
       const record = raw === undefined ? undefined : parseRecord(raw);
       if (raw === undefined || record?.v !== 2) continue;

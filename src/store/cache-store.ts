@@ -52,6 +52,12 @@ export interface CacheStore {
    * the store does not reshard; for rotation's rewrap and re-encrypt sweeps. Never blocks the store.
    */
   scan?(prefix: string): AsyncIterable<string>;
+  /**
+   * Every live key written with the tag, each once (a key may be reported after it expired or was deleted: read it
+   * to know). Through the tag index, so the cost follows the tag's keys, not the store's: how rotation finds the
+   * data key records among millions of entries.
+   */
+  keysByTag?(tag: string): AsyncIterable<string>;
   /** Deletes every live entry carrying the tag; resolves to how many were deleted. */
   deleteByTag(tag: string): Promise<number>;
   /** Remaining time to live in ms, or undefined when the key is absent. */

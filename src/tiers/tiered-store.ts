@@ -243,6 +243,12 @@ export class TieredStore extends EventEmitter<TieredStoreEvents> implements Cach
     return replaced;
   }
 
+  /** The shared tier's index: L1 holds copies of some of its keys. */
+  keysByTag(tag: string): AsyncIterable<string> {
+    if (this.#l2.keysByTag === undefined) throw new TypeError(`the ${this.#l2.name} store cannot list a tag`);
+    return this.#l2.keysByTag(tag);
+  }
+
   /** The shared tier's keys: L1 holds copies of some of them. */
   scan(prefix: string): AsyncIterable<string> {
     if (this.#l2.scan === undefined) throw new TypeError(`the ${this.#l2.name} store cannot be scanned`);

@@ -137,6 +137,21 @@ export function describeCacheStore(name: string, create: () => Promise<CacheStor
       assert.deepEqual(found.sort(), keys);
     });
 
+    test('keysByTag lists the live keys written with the tag, and no other', async () => {
+      const wanted = tag();
+      const other = tag();
+      const keys = [key(), key(), key()];
+      for (const k of keys) await store.set(k, Buffer.from('x'), { ttlMs: 10_000, tags: [wanted] });
+      await store.set(key(), Buffer.from('x'), { ttlMs: 10_000, tags: [other] });
+      await store.delete(keys[2]!);
+      assert.ok(store.keysByTag !== undefined, 'the store can list a tag');
+      const found = new Set<string>();
+      for await (const k of store.keysByTag(wanted)) {
+        if ((await store.get(k)) !== undefined) found.add(k);
+      }
+      assert.deepEqual([...found].sort(), keys.slice(0, 2).sort());
+    });
+
     test('deleteByTag deletes every entry with the tag and no other', async () => {
       const t1 = tag();
       const t2 = tag();

@@ -153,6 +153,14 @@ export class MemoryStore implements CacheStore {
     }
   }
 
+  async *keysByTag(tag: string): AsyncIterable<string> {
+    const now = this.#clock();
+    for (const key of [...(this.#tags.get(tag) ?? [])]) {
+      const entry = this.#held(key);
+      if (entry !== undefined && entry.expiresAt > now) yield key;
+    }
+  }
+
   async deleteByTag(tag: string): Promise<number> {
     const keys = this.#tags.get(tag);
     if (keys === undefined) return 0;

@@ -266,6 +266,26 @@ export class RedisStore extends EventEmitter<RedisStoreEvents> implements CacheS
     }
   }
 
+  /** Pages through every index shard of the tag (score order, a page of PURGE_BATCH members per script call). */
+  async *keysByTag(tag: string): AsyncIterable<string> {
+    for (const shard of this.#shardKeys(tag)) {
+      let after = '';
+      for (;;) {
+        const floor = String(Date.now() - INDEX_MARGIN_MS);
+        let page: IndexMember[];
+        try {
+          page = members(await this.#script(READ, [shard], [after, String(PURGE_BATCH), floor]));
+        } catch (error) {
+          throw unavailable('keysByTag', error);
+        }
+        for (const entry of page)
+          yield typeof entry.member === 'string' ? entry.member : entry.member.toString('latin1');
+        if (page.length < PURGE_BATCH) break;
+        after = page[page.length - 1]!.score;
+      }
+    }
+  }
+
   /**
    * Pages through every index shard of the tag and deletes each entry whose current write carries the tag (one
    * script per member, in the member's own slot). Entries written to the tag while the purge runs are purged too or

@@ -44,8 +44,13 @@ export interface KeyListing {
   readonly states: KeyStates;
   /** As the key service reports the KEK, when it answered. */
   readonly service?: KekDescription;
-  /** Per KEK version, the data key records wrapped under it (a scan of the store). */
+  /** Per KEK version, the data key records wrapped under it (listed through the store's index of them). */
   readonly dekRecords: Readonly<Record<string, number>>;
+  /**
+   * Data key records by state: `active` (made in the current generation: they seal new writes), `decrypt-only`
+   * (an older generation: they only open what they sealed, and leave by expiry). Retired data keys are gone.
+   */
+  readonly dataKeys: { readonly active: number; readonly 'decrypt-only': number };
   /** The instant every instance is known to have seen the states (their last change plus the refresh bound). */
   readonly settledAt: number;
 }
@@ -128,8 +133,10 @@ export class KeyRotation {
   async list(): Promise<KeyListing> {
     const states = await this.states();
     const dekRecords: Record<string, number> = {};
+    const dataKeys = { active: 0, 'decrypt-only': 0 };
     for await (const record of this.#parts.dataKeys.records()) {
       dekRecords[record.kid] = (dekRecords[record.kid] ?? 0) + 1;
+      dataKeys[record.gen === states.generation ? 'active' : 'decrypt-only'] += 1;
     }
     let service: KekDescription | undefined;
     try {
@@ -141,6 +148,7 @@ export class KeyRotation {
       states,
       ...(service === undefined ? {} : { service }),
       dekRecords,
+      dataKeys,
       settledAt: states.changedAt + this.boundMs,
     };
   }

@@ -136,6 +136,8 @@ describe('key rotation on the embedded store', () => {
     const { cache, clock } = await makeCache();
     for (let i = 0; i < 20; i += 1) await cache.set(ref(`e${i}`), { i }, clinician);
     await cache.rotation.rekey(admin);
+    const rekeyed = await cache.rotation.list();
+    assert.deepEqual(rekeyed.dataKeys, { active: 0, 'decrypt-only': 1 }, 'the data key seals nothing more');
     let lazy = 0;
     cache.on('reencrypted', () => {
       lazy += 1;
@@ -143,6 +145,7 @@ describe('key rotation on the embedded store', () => {
     assert.deepEqual(await cache.get(ref('e0'), clinician), { i: 0 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(lazy, 1, 'the entry read was re-encrypted in the background');
+    assert.deepEqual((await cache.rotation.list()).dataKeys, { active: 1, 'decrypt-only': 1 });
     const report = await cache.rotation.reencrypt(admin);
     const phi = report.partitions.find((p) => p.className === 'encrypted-phi')!;
     assert.equal(phi.method, 'sweep');

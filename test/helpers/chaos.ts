@@ -68,6 +68,7 @@ export function flakyStore(inner: CacheStore, fault: Fault): CacheStore {
             guard(() => inner.replaceIfSame!(key, seen, next, ttlMs)),
         }),
     ...(inner.scan === undefined ? {} : { scan: (prefix: string) => inner.scan!(prefix) }),
+    ...(inner.keysByTag === undefined ? {} : { keysByTag: (tag: string) => inner.keysByTag!(tag) }),
     close: () => inner.close(),
   };
 }

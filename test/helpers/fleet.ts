@@ -77,6 +77,7 @@ function unclosable(store: CacheStore): CacheStore {
             store.replaceIfSame!(key, seen, next, ttlMs),
         }),
     ...(store.scan === undefined ? {} : { scan: (prefix: string) => store.scan!(prefix) }),
+    ...(store.keysByTag === undefined ? {} : { keysByTag: (tag: string) => store.keysByTag!(tag) }),
     set: (key, value, options) => store.set(key, value, options),
     add: (key, value, options) => store.add(key, value, options),
     delete: (key) => store.delete(key),

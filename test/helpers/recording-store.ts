@@ -72,6 +72,11 @@ export class RecordingStore implements CacheStore {
     }
     return replaced;
   }
+  keysByTag(tag: string): AsyncIterable<string> {
+    if (this.#inner.keysByTag === undefined)
+      throw new TypeError(`the ${this.#inner.name} store cannot list a tag`);
+    return this.#inner.keysByTag(tag);
+  }
   scan(prefix: string): AsyncIterable<string> {
     if (this.#inner.scan === undefined)
       throw new TypeError(`the ${this.#inner.name} store cannot be scanned`);

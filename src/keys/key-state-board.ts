@@ -95,8 +95,16 @@ export class KeyStateBoard {
   }
 
   async #read(): Promise<KeyStates> {
-    const raw = await this.#options.store.get(this.#options.storeKey);
+    const { store, storeKey } = this.#options;
+    const raw = await store.get(storeKey);
     this.#readAt = this.#options.clock();
+    const held = this.held;
+    if (raw === undefined && held.seq > 0) {
+      // The record is gone (a flushed or failed-over store, an eviction): an instance that knows the states puts
+      // them back, so that an instance starting now does not fall back to the service's default version.
+      await store.add(storeKey, this.#encode(held), { ttlMs: KEY_STATES_TTL_MS, keyRecord: true });
+      return held;
+    }
     return this.#learn(raw === undefined ? undefined : this.#decode(raw));
   }
 

@@ -141,7 +141,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     const statesKey = this.#names.fleetKey('key-states');
     this.#board = new KeyStateBoard({
       store: this.#store,
-      storeKey: `phc:ks:${hmacName(statesKey, ['key-states'])}`,
+      storeKey: `phc:v:${hmacName(statesKey, ['key-states'])}`,
       macKey: statesKey,
       initialKid: () => this.#keys.currentKid(),
       clock: this.#clock,

@@ -39,7 +39,8 @@ const RECORD_GRACE_MS = 60_000;
 /**
  * A wrapped data key as stored. Version 2 adds what rotation needs to rewrap a record it finds by scanning: the
  * key's id, its generation, and its owner (tenant and class) sealed under the fleet's owner key, so the store
- * learns no tenant name. Version 1 records are still read; they are rewrapped when loaded, never by a scan.
+ * learns no tenant name. Version 1 records (written before rotation existed) are still read, but rotation cannot
+ * find or rewrap them: they name no owner. They leave by expiry, at most an epoch plus the class cap after an upgrade.
  */
 interface DekRecord {
   v: 1 | 2;
@@ -64,7 +65,7 @@ export interface FoundDekRecord {
 }
 
 /** What `rewrap` did to one record. */
-export type RewrapOutcome = 'rewrapped' | 'current' | 'gone' | 'unreadable';
+export type RewrapOutcome = 'rewrapped' | 'current' | 'gone';
 
 /**
  * Finds or makes the data key (DEK) for a tenant, class and epoch. DEKs are shared by every instance: the wrapped

@@ -78,7 +78,7 @@ describe('PHI-LEAK-01 no plaintext PHI outside the process', () => {
     assert.deepEqual(findLeaks(t.store.transcript()), [], 'store keys, values and tags');
     // Names are a kind, a policy class at most, and an HMAC: nothing a caller passed in, no braces for hash slots.
     const names = t.store.writes.flatMap((w) => [w.key, ...(w.options.tags ?? [])]);
-    for (const name of names) assert.match(name, /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}$/);
+    for (const name of names) assert.match(name, /^phc:[ekmpstv]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}$/);
     assert.deepEqual(findLeaks(t.audit.events.map((e) => JSON.stringify(e)).join('\n')), [], 'audit events');
     assert.deepEqual(findLeaks(outside.join('\n')), [], 'errors and events');
     assert.ok(outside.length >= fakePatients.length * 6, 'every refusal was looked at');

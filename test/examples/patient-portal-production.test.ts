@@ -21,7 +21,7 @@ const server = new URL('../../examples/patient-portal/server.js', import.meta.ur
 /** A database of its own on the shared server, apart from the other portal tests. */
 const DB = 12;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
-const HMAC_NAME = /^phc:[ekmprst]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+const HMAC_NAME = /^phc:[ekmprstv]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /** Runs the portal expecting it to refuse to start: its exit code and everything it printed. */
 async function startRefused(env: Record<string, string>): Promise<{ code: number | null; output: string }> {

@@ -20,7 +20,7 @@ import { loginCookie, startPortal } from './start-portal.js';
  */
 const DB = 9;
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard; `r` is a rate-limit counter. */
-const HMAC_NAME = /^phc:[ekmprst]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+const HMAC_NAME = /^phc:[ekmprstv]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /**
  * The portal's environment for one harness server: what an operator would set. With `passwordSecret` the password

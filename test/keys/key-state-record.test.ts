@@ -9,7 +9,7 @@ const admin = { principal: 'ops:key-rotation' };
 const REFRESH_MS = 1000;
 
 async function statesKey(store: { scan?(prefix: string): AsyncIterable<string> }): Promise<string> {
-  for await (const key of store.scan!('phc:ks:')) return key;
+  for await (const key of store.scan!('phc:v:')) return key;
   throw new Error('no key states record');
 }
 

@@ -14,7 +14,7 @@ import { BINDING_NAMES, BINDINGS, type BindingName } from '../store/redis/bindin
 import { keysOf, type MonitoredCommand, MonitorTranscript, monitoredCommands } from './monitor.js';
 
 /** An HMAC name (`phc:<kind>:[<class>:]<43 base64url chars>`), with `:<n>` on a tag index shard. */
-const HMAC_NAME = /^phc:[ekmpts]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
+const HMAC_NAME = /^phc:[ekmpstv]:(?:[a-z][a-z0-9-]*:)?[A-Za-z0-9_-]{43}(?::\d+)?$/;
 
 /**
  * The whole corpus through one PhiCache on Redis: writes with patient tags, reads, read-through, refusals of every

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { PhiCacheError, type PhiCacheErrorCode } from '../errors.js';
 import { DATA_KEY_BYTES, type EncryptionContext, type KekProvider } from '../keys/key-provider.js';
 
 export interface KekProviderUnderTest {
   readonly provider: KekProvider;
+  /**
+   * Opens another instance on the same KEK, as another process of the fleet would (same key, same service). The
+   * suite opens it before making a version and checks that it unwraps under that version all the same: a version
+   * is published to every instance before it is promoted (DESIGN.md §4). The suite closes it. Needed to check a
+   * provider that has `createVersion`; without it that check is skipped, and says so.
+   */
+  openPeer?(): Promise<KekProvider>;
   /** Frees what the factory made (servers, sessions, temporary files). */
   close?(): Promise<void>;
 }
@@ -27,7 +34,9 @@ function rejectsWith(code: PhiCacheErrorCode) {
 /**
  * The conformance suite every KEK provider passes, phicache's own and third parties' alike: data keys of the right
  * size under the current KEK version, bound to their context, damage told apart from an outage, rewrap keeping the
- * key, a description naming the current version, and calls that honour an aborted signal.
+ * key, a description naming the current version, calls that honour an aborted signal, a wrap naming a version that
+ * does not exist refused as ERR_KEY_NOT_FOUND and, for a provider with `createVersion`, versions that wrap nothing
+ * until a wrap names them and that every instance can unwrap under.
  *
  *     describeKekProvider('my-kms', async () => ({ provider: await MyKms.open(...), close: ... }));
  */
@@ -41,6 +50,29 @@ export function describeKekProvider(name: string, make: () => Promise<KekProvide
         await made.close?.();
       }
     };
+    /** For the cases about `createVersion`: skipped, visibly, for a provider that has none. */
+    const withVersions =
+      (
+        body: (
+          provider: KekProvider,
+          createVersion: () => Promise<string>,
+          made: KekProviderUnderTest,
+          t: TestContext,
+        ) => Promise<void>,
+      ) =>
+      async (t: TestContext) => {
+        const made = await make();
+        try {
+          const { provider } = made;
+          if (provider.createVersion === undefined) {
+            t.skip(`${name} has no createVersion`);
+            return;
+          }
+          await body(provider, () => provider.createVersion!(), made, t);
+        } finally {
+          await made.close?.();
+        }
+      };
 
     test(
       'generates a fresh 32-byte data key under the current KEK version, and unwraps it with the same context',
@@ -119,6 +151,98 @@ export function describeKekProvider(name: string, make: () => Promise<KekProvide
         assert.ok(current, 'the current version is among the versions');
         assert.equal(current.state, 'active');
         assert.match(description.uri, /^(aws-kms|gcp-kms|hcvault|pkcs11|local):/);
+      }),
+    );
+
+    test(
+      'a wrap or rewrap naming a KEK version that does not exist is ERR_KEY_NOT_FOUND',
+      withProvider(async (provider) => {
+        const key = await provider.generateDataKey(CONTEXT);
+        // A version far past the newest (for kids that end in a version number) and a kid of no version at all.
+        for (const kid of [`${provider.currentKid()}0000`, `${provider.currentKid()}/unknown`]) {
+          await assert.rejects(provider.generateDataKey(CONTEXT, { kid }), rejectsWith('ERR_KEY_NOT_FOUND'));
+          await assert.rejects(
+            provider.rewrapDataKey(key, CONTEXT, { kid }),
+            rejectsWith('ERR_KEY_NOT_FOUND'),
+          );
+        }
+        const current = await provider.generateDataKey(CONTEXT, { kid: provider.currentKid() });
+        assert.equal(current.kid, provider.currentKid(), 'naming the current version is always allowed');
+        assert.deepEqual(await provider.unwrapDataKey(current, CONTEXT), current.plaintext);
+      }),
+    );
+
+    test(
+      'a version made by createVersion wraps nothing until a wrap names it',
+      withVersions(async (provider, createVersion) => {
+        const before = provider.currentKid();
+        const made = await createVersion();
+        assert.notEqual(made, before);
+        assert.equal(provider.currentKid(), before, 'the current version does not move');
+        const key = await provider.generateDataKey(CONTEXT);
+        assert.equal(key.kid, before, 'a wrap that names no version is under the current one');
+        const rewrapped = await provider.rewrapDataKey(key, CONTEXT);
+        assert.equal(rewrapped.kid, before);
+        const description = await provider.describeKek();
+        assert.equal(description.current, before);
+        const listed = description.versions.find((version) => version.kid === made);
+        assert.ok(listed, 'the new version is listed');
+        assert.notEqual(listed.state, 'active');
+        assert.notEqual(await createVersion(), made, 'each call makes another version');
+      }),
+    );
+
+    test(
+      'a data key wrapped under a named version unwraps, and rewrap moves keys between named versions',
+      withVersions(async (provider, createVersion) => {
+        const old = provider.currentKid();
+        const key = await provider.generateDataKey(CONTEXT);
+        const made = await createVersion();
+        const fresh = await provider.generateDataKey(CONTEXT, { kid: made });
+        assert.equal(fresh.kid, made);
+        assert.deepEqual(await provider.unwrapDataKey(fresh, CONTEXT), fresh.plaintext);
+        await assert.rejects(
+          provider.unwrapDataKey(fresh, { ...CONTEXT, 'phicache:tenant': 't-2' }),
+          (error) => {
+            assert.ok(error instanceof PhiCacheError);
+            assert.ok(['ERR_ENVELOPE_AUTH', 'ERR_KEY_ACCESS_DENIED'].includes(error.code), error.code);
+            return true;
+          },
+        );
+
+        const moved = await provider.rewrapDataKey(key, CONTEXT, { kid: made });
+        assert.equal(moved.kid, made);
+        assert.deepEqual(await provider.unwrapDataKey(moved, CONTEXT), key.plaintext);
+        const back = await provider.rewrapDataKey(moved, CONTEXT, { kid: old });
+        assert.equal(back.kid, old, 'a rewrap may name an older version too');
+        assert.deepEqual(await provider.unwrapDataKey(back, CONTEXT), key.plaintext);
+        assert.deepEqual(
+          await provider.unwrapDataKey(key, CONTEXT),
+          key.plaintext,
+          'the old wrap still opens',
+        );
+      }),
+    );
+
+    test(
+      'an instance opened before a version was made unwraps under it, and wraps under it when asked',
+      withVersions(async (provider, createVersion, made, t) => {
+        if (made.openPeer === undefined) {
+          t.skip(`the factory of ${name} has no openPeer`);
+          return;
+        }
+        const peer = await made.openPeer();
+        try {
+          const kid = await createVersion();
+          const key = await provider.generateDataKey(CONTEXT, { kid });
+          assert.equal(key.kid, kid);
+          assert.deepEqual(await peer.unwrapDataKey(key, CONTEXT), key.plaintext);
+          const byPeer = await peer.generateDataKey(CONTEXT, { kid });
+          assert.equal(byPeer.kid, kid);
+          assert.deepEqual(await provider.unwrapDataKey(byPeer, CONTEXT), byPeer.plaintext);
+        } finally {
+          await peer.close?.();
+        }
       }),
     );
 

@@ -35,7 +35,12 @@ export type GcpFault =
   /** 200 on encrypt, but the server says it did not verify the CRC32C of the plaintext it got. */
   | 'unverified';
 
-export type GcpMethod = 'encrypt' | 'decrypt' | 'getCryptoKey' | 'listCryptoKeyVersions';
+export type GcpMethod =
+  | 'encrypt'
+  | 'decrypt'
+  | 'getCryptoKey'
+  | 'listCryptoKeyVersions'
+  | 'createCryptoKeyVersion';
 
 interface Version {
   readonly id: number;
@@ -112,20 +117,24 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
     const url = new URL(request.url ?? '/', 'http://fake');
     const path = decodeURIComponent(url.pathname);
     const route =
-      /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/:]+)(:encrypt|:decrypt|\/cryptoKeyVersions)?$/.exec(
+      /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/:]+)(?:\/cryptoKeyVersions\/([0-9]+)(?=:encrypt$))?(:encrypt|:decrypt|\/cryptoKeyVersions)?$/.exec(
         path,
       );
     if (route === null) return sendError(response, 404, 'NOT_FOUND', 'no such path');
-    const [, name = '', suffix] = route;
+    const [, name = '', versionId, suffix] = route;
+    const post = request.method === 'POST';
     const method: GcpMethod =
       suffix === ':encrypt'
         ? 'encrypt'
         : suffix === ':decrypt'
           ? 'decrypt'
           : suffix === '/cryptoKeyVersions'
-            ? 'listCryptoKeyVersions'
+            ? post
+              ? 'createCryptoKeyVersion'
+              : 'listCryptoKeyVersions'
             : 'getCryptoKey';
-    if ((method === 'encrypt' || method === 'decrypt') !== (request.method === 'POST')) {
+    const posted = method === 'encrypt' || method === 'decrypt' || method === 'createCryptoKeyVersion';
+    if (posted !== post) {
       return sendError(response, 400, 'INVALID_ARGUMENT', 'wrong HTTP method');
     }
     let body: Record<string, unknown> = {};
@@ -164,8 +173,20 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
           cryptoKeyVersions: [...key.versions.keys()].map((id) => versionJson(name, key, id)),
           totalSize: key.versions.size,
         });
+      case 'createCryptoKeyVersion': {
+        const id = Math.max(...key.versions.keys()) + 1;
+        key.versions.set(id, { id, material: randomBytes(32), state: 'ENABLED' });
+        return sendJson(response, versionJson(name, key, id));
+      }
       case 'encrypt':
-        return encrypt(response, name, key, body, fault);
+        return encrypt(
+          response,
+          name,
+          key,
+          body,
+          fault,
+          versionId === undefined ? undefined : Number(versionId),
+        );
       case 'decrypt':
         return decrypt(response, name, key, body, fault);
     }
@@ -177,6 +198,8 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
     key: Key,
     body: Record<string, unknown>,
     fault: GcpFault | undefined,
+    /** The CryptoKeyVersion the request named, or undefined for the key (its primary version). */
+    named: number | undefined,
   ) {
     const plaintext = bytesField(body.plaintext);
     const aad = bytesField(body.additionalAuthenticatedData);
@@ -191,9 +214,10 @@ export async function startFakeGcpKms(): Promise<FakeGcpKms> {
     const checked =
       checkCrc(plaintext, body.plaintextCrc32c) && checkCrc(aad, body.additionalAuthenticatedDataCrc32c);
     if (!checked) return sendError(response, 400, 'INVALID_ARGUMENT', 'checksum mismatch');
-    const version = key.versions.get(key.primary) as Version;
+    const version = key.versions.get(named ?? key.primary);
+    if (version === undefined) return sendError(response, 404, 'NOT_FOUND', 'CryptoKeyVersion not found');
     if (version.state !== 'ENABLED') {
-      return sendError(response, 400, 'FAILED_PRECONDITION', 'the primary version is not enabled');
+      return sendError(response, 400, 'FAILED_PRECONDITION', `the version is ${version.state}`);
     }
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', version.material, nonce);

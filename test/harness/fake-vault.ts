@@ -5,6 +5,7 @@
  * a rate-limit quota, 503 when sealed). It keeps its own keys and really encrypts: each version is 32 random bytes,
  * a derived key is HKDF-SHA256 of the version under the request's `context`, and a ciphertext is
  * `vault:v<N>:base64(nonce ‖ AES-256-GCM ciphertext ‖ tag)`, so a wrong context fails as it does in Vault.
+ * Writes that seal (datakey, encrypt, rewrap) honour `key_version`, and `keys/<name>/rotate` adds a version.
  * Faults are injected per operation: throttling, a sealed node, a request that is never answered, a malformed
  * answer, permission denied.
  */
@@ -12,7 +13,15 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } f
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeVaultOperation = 'datakey' | 'encrypt' | 'decrypt' | 'rewrap' | 'read' | 'login' | 'renew';
+export type FakeVaultOperation =
+  | 'datakey'
+  | 'encrypt'
+  | 'decrypt'
+  | 'rewrap'
+  | 'read'
+  | 'rotate'
+  | 'login'
+  | 'renew';
 export type FakeVaultFault = 'throttle' | 'sealed' | 'hang' | 'malformed' | 'deny';
 
 export interface FakeVaultOptions {
@@ -195,6 +204,10 @@ export async function startFakeVault(options: FakeVaultOptions = {}): Promise<Fa
       if (verb === 'rewrap') return { operation: 'rewrap', run: (b) => rewrap(name, b) };
       return undefined;
     }
+    const rotation = new RegExp(`^${mount}/keys/([^/]+)/rotate$`).exec(path);
+    if (rotation !== null && method === 'POST') {
+      return { operation: 'rotate', run: () => rotateKey(rotation[1] as string) };
+    }
     const login = /^auth\/([^/]+)\/login$/.exec(path);
     if (login !== null && method === 'POST') return { operation: 'login', run: (b) => appRoleLogin(b) };
     if (path === 'auth/token/renew-self' && method === 'POST') {
@@ -231,6 +244,33 @@ export async function startFakeVault(options: FakeVaultOptions = {}): Promise<Fa
     ];
   }
 
+  /** `POST <mount>/keys/<name>/rotate`: a new version, which becomes the latest; answers the key as a read does. */
+  function rotateKey(name: string): Answer {
+    const key = keys.get(name);
+    if (key === undefined) return [400, { errors: ['key not found'] }];
+    key.latest += 1;
+    key.versions.set(key.latest, { material: randomBytes(32), created: now() });
+    return readKey(name);
+  }
+
+  /**
+   * The version an encrypt, datakey or rewrap seals under: `key_version` when the request names one (0 or absent
+   * is the latest), checked as Vault's keysutil checks it before encrypting.
+   */
+  function sealingVersion(key: TransitKey, body: Record<string, unknown>): number | Answer {
+    const raw = body.key_version ?? 0;
+    const version = typeof raw === 'string' && /^-?[0-9]+$/.test(raw) ? Number(raw) : raw;
+    if (typeof version !== 'number' || !Number.isInteger(version)) {
+      return [400, { errors: ['error parsing key_version'] }];
+    }
+    if (version === 0) return key.latest;
+    if (version < 0) return [400, { errors: ['requested version for encryption is negative'] }];
+    if (version > key.latest) {
+      return [400, { errors: ['requested version for encryption is higher than the latest key version'] }];
+    }
+    return version;
+  }
+
   /** The key a request encrypts or decrypts with: the version itself, or derived from the context. */
   function workingKey(key: TransitKey, version: number, body: Record<string, unknown>): Buffer | Answer {
     const material = key.versions.get(version)?.material;
@@ -252,15 +292,14 @@ export async function startFakeVault(options: FakeVaultOptions = {}): Promise<Fa
   }
 
   function seal(key: TransitKey, plaintext: Buffer, body: Record<string, unknown>): Answer {
-    const working = workingKey(key, key.latest, body);
+    const version = sealingVersion(key, body);
+    if (typeof version !== 'number') return version;
+    const working = workingKey(key, version, body);
     if (!Buffer.isBuffer(working)) return working;
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', working, nonce);
     const sealed = Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    return [
-      200,
-      { ciphertext: `vault:v${key.latest}:${sealed.toString('base64')}`, key_version: key.latest },
-    ];
+    return [200, { ciphertext: `vault:v${version}:${sealed.toString('base64')}`, key_version: version }];
   }
 
   function open(key: TransitKey, ciphertext: unknown, body: Record<string, unknown>): Buffer | Answer {
@@ -365,9 +404,8 @@ export async function startFakeVault(options: FakeVaultOptions = {}): Promise<Fa
       });
     },
     rotate(name) {
-      const key = keyOf(name);
-      key.latest += 1;
-      key.versions.set(key.latest, { material: randomBytes(32), created: now() });
+      keyOf(name);
+      rotateKey(name);
     },
     setMinDecryptionVersion(name, version) {
       keyOf(name).minDecryption = version;

@@ -165,6 +165,50 @@ describe('aws-kms adapter', () => {
     assert.equal(fake.calls.get('Decrypt') ?? 0, decrypts);
   });
 
+  test('a wrap may name only the current key: any other kid is ERR_KEY_NOT_FOUND with a hint, without a call', async () => {
+    const keyArn = fake.createKey();
+    const provider = await open(fake, keyArn);
+    assert.equal(
+      provider.createVersion,
+      undefined,
+      'AWS KMS cannot make a version that waits to be promoted',
+    );
+    const named = await provider.generateDataKey(CONTEXT, { kid: keyArn });
+    assert.equal(named.kid, keyArn);
+    assert.equal((await provider.rewrapDataKey(named, CONTEXT, { kid: keyArn })).kid, keyArn);
+
+    const other = fake.createKey();
+    const calls = [...fake.calls.values()].reduce((sum, count) => sum + count, 0);
+    for (const kid of [other, `${keyArn}:2`, 'local:cache:v1']) {
+      await assert.rejects(provider.generateDataKey(CONTEXT, { kid }), (error: unknown) => {
+        rejectsWith('ERR_KEY_NOT_FOUND')(error);
+        assert.match((error as PhiCacheError).hint, /rotates its material inside the key/);
+        return true;
+      });
+      await assert.rejects(provider.rewrapDataKey(named, CONTEXT, { kid }), rejectsWith('ERR_KEY_NOT_FOUND'));
+    }
+    assert.equal(
+      [...fake.calls.values()].reduce((sum, count) => sum + count, 0),
+      calls,
+    );
+  });
+
+  test('through an alias, a wrap naming the current key goes to that key, not to wherever the alias points now', async () => {
+    const first = fake.createKey();
+    const alias = fake.createAlias('phicache-named', first);
+    const provider = await open(fake, alias);
+    assert.equal(provider.currentKid(), first);
+    const second = fake.createKey();
+    fake.createAlias('phicache-named', second);
+    // Not yet noticed by the adapter: its current kid is still the first key, and naming it goes there.
+    const named = await provider.generateDataKey(CONTEXT, { kid: first });
+    assert.equal(named.kid, first);
+    assert.deepEqual(await provider.unwrapDataKey(named, CONTEXT), named.plaintext);
+    // A wrap that names nothing follows the alias, and the first key is then no longer the current one.
+    assert.equal((await provider.generateDataKey(CONTEXT)).kid, second, 'the alias moved');
+    await assert.rejects(provider.generateDataKey(CONTEXT, { kid: first }), rejectsWith('ERR_KEY_NOT_FOUND'));
+  });
+
   test('faults are mapped: access denied, and outages the retries could not cure', async () => {
     const provider = await open(fake, fake.createKey());
     fake.inject('access-denied', { operation: 'GenerateDataKey' });

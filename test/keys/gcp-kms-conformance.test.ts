@@ -8,8 +8,9 @@ import { startFakeGcpKms } from '../harness/fake-gcp-kms.js';
 
 const gcp = async () => {
   const kms = await startFakeGcpKms();
-  const provider = await openKekProvider(kms.keyUri(), { domain: 'cache', endpoint: kms.endpoint });
-  return { provider, close: () => kms.close() };
+  // Another instance: a client of its own on the same key.
+  const open = () => openKekProvider(kms.keyUri(), { domain: 'cache', endpoint: kms.endpoint });
+  return { provider: await open(), openPeer: open, close: () => kms.close() };
 };
 
 describeKekProvider('Cloud KMS (official client, REST, local server)', gcp);
@@ -18,6 +19,7 @@ describeKekProvider('Cloud KMS, checked', async () => {
   return {
     ...made,
     provider: checkedKekProvider(made.provider),
+    openPeer: async () => checkedKekProvider(await made.openPeer()),
   };
 });
 

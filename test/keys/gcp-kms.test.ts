@@ -209,6 +209,55 @@ describe('Cloud KMS adapter against the local wire-protocol server', () => {
     );
   });
 
+  test('createVersion makes a version that is not primary; a wrap naming it encrypts under it and moves nothing', async () => {
+    const { provider, uri } = await open();
+    const created = requestsOf('createCryptoKeyVersion');
+    const made = await provider.createVersion!();
+    assert.equal(made, `${uri}/cryptoKeyVersions/2`);
+    assert.equal(requestsOf('createCryptoKeyVersion'), created + 1);
+    const unnamed = await provider.generateDataKey(CONTEXT);
+    assert.equal(unnamed.kid, `${uri}/cryptoKeyVersions/1`, 'the primary, not the new version, encrypts');
+
+    const named = await provider.generateDataKey(CONTEXT, { kid: made });
+    assert.equal(named.kid, made);
+    assert.equal(
+      provider.currentKid(),
+      `${uri}/cryptoKeyVersions/1`,
+      'a named wrap says nothing of the primary',
+    );
+    const description = await provider.describeKek();
+    assert.equal(description.current, `${uri}/cryptoKeyVersions/1`);
+    assert.deepEqual(
+      description.versions.map((v) => [v.kid.slice(uri.length), v.state]),
+      [
+        ['/cryptoKeyVersions/1', 'active'],
+        ['/cryptoKeyVersions/2', 'pending'],
+      ],
+    );
+  });
+
+  test('a wrap naming a disabled version is ERR_KEY_DISABLED; one naming a version never made is ERR_KEY_NOT_FOUND', async () => {
+    const { provider, short, uri } = await open();
+    const key = await provider.generateDataKey(CONTEXT);
+    const made = await provider.createVersion!();
+    kms.setState(short, 2, 'DISABLED');
+    await assert.rejects(provider.generateDataKey(CONTEXT, { kid: made }), rejectsWith('ERR_KEY_DISABLED'));
+    await assert.rejects(
+      provider.rewrapDataKey(key, CONTEXT, { kid: made }),
+      rejectsWith('ERR_KEY_DISABLED'),
+    );
+    await assert.rejects(
+      provider.generateDataKey(CONTEXT, { kid: `${uri}/cryptoKeyVersions/7` }),
+      rejectsWith('ERR_KEY_NOT_FOUND'),
+    );
+    const before = kms.requests.length;
+    await assert.rejects(
+      provider.generateDataKey(CONTEXT, { kid: `${kms.keyUri('other')}/cryptoKeyVersions/1` }),
+      rejectsWith('ERR_KEY_NOT_FOUND'),
+    );
+    assert.equal(kms.requests.length, before, 'a version of another key is refused without a call');
+  });
+
   test('a data key under a disabled or destroyed version is ERR_KEY_DISABLED', async () => {
     const { provider, short } = await open();
     const key = await provider.generateDataKey(CONTEXT);

@@ -9,6 +9,8 @@ const local = async () => {
   const home = await mkdtemp(join(tmpdir(), 'phicache-kek-'));
   return {
     provider: await LocalKeyring.open({ home, env: {} }),
+    // Another process's keyring: the same file, opened on its own.
+    openPeer: () => LocalKeyring.open({ home, env: {} }),
     close: () => rm(home, { recursive: true, force: true }),
   };
 };
@@ -16,5 +18,9 @@ const local = async () => {
 describeKekProvider('local keyring', local);
 describeKekProvider('local keyring, checked', async () => {
   const made = await local();
-  return { ...made, provider: checkedKeyProvider(made.provider) };
+  return {
+    ...made,
+    provider: checkedKeyProvider(made.provider),
+    openPeer: async () => checkedKeyProvider(await made.openPeer()),
+  };
 });

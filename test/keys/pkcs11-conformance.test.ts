@@ -13,17 +13,23 @@ const token = hsm.then(async (softHsm) => {
 });
 after(async () => (await hsm).stop());
 
-const pkcs11 = async () => {
+const open = async () => {
   const made = await token;
-  const provider = await openPkcs11KekProvider(made.uri('phicache-cache'), {
-    domain: 'cache',
-    env: made.env,
-  });
-  return { provider, close: () => provider.close() };
+  return openPkcs11KekProvider(made.uri('phicache-cache'), { domain: 'cache', env: made.env });
+};
+
+const pkcs11 = async () => {
+  const provider = await open();
+  // A peer is a second provider with a session of its own on the same token, as another instance would have.
+  return { provider, openPeer: open, close: () => provider.close() };
 };
 
 describeKekProvider('pkcs11 on a SoftHSM2 token', pkcs11);
 describeKekProvider('pkcs11 on a SoftHSM2 token, checked', async () => {
   const { provider, close } = await pkcs11();
-  return { provider: checkedKekProvider(provider), close };
+  return {
+    provider: checkedKekProvider(provider),
+    openPeer: async () => checkedKekProvider(await open()),
+    close,
+  };
 });

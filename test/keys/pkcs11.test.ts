@@ -34,6 +34,7 @@ let hsm: SoftHsm;
 let main: SoftHsmToken;
 let rotating: SoftHsmToken;
 let guarded: SoftHsmToken;
+let versioned: SoftHsmToken;
 
 before(async () => {
   hsm = await startSoftHsm();
@@ -41,9 +42,11 @@ before(async () => {
   main = await hsm.createToken('phicache-main');
   rotating = await hsm.createToken('phicache-rotating');
   guarded = await hsm.createToken('phicache-guarded');
+  versioned = await hsm.createToken('phicache-versioned');
   await createPkcs11Kek(main.uri('phicache-cache'), { env: main.env });
   await createPkcs11Kek(rotating.uri('phicache-cache'), { env: rotating.env });
   await createPkcs11Kek(guarded.uri('phicache-cache'), { env: guarded.env });
+  await createPkcs11Kek(versioned.uri('phicache-cache'), { env: versioned.env });
 });
 after(() => hsm.stop());
 
@@ -252,6 +255,79 @@ describe('PKCS#11 provider on SoftHSM2: KEK versions', () => {
         ['disabled', 'active'],
       );
       assert.deepEqual(await provider.unwrapDataKey(moved, CONTEXT), old.plaintext);
+    } finally {
+      await provider.close();
+    }
+  });
+});
+
+describe('PKCS#11 provider on SoftHSM2: createVersion and wraps that name a version', () => {
+  /** The token's own record of a version: may it encrypt, may it decrypt. */
+  const permissions = (label: string) =>
+    withAdminSession(versioned, ({ binding, pkcs11, session, find }) =>
+      pkcs11
+        .C_GetAttributeValue(session, find(label), [
+          { type: binding.CKA_ENCRYPT },
+          { type: binding.CKA_DECRYPT },
+        ])
+        .map((attribute) => (Buffer.isBuffer(attribute.value) ? attribute.value[0] === 1 : attribute.value)),
+    );
+
+  test('a made version is a pending key object that stays in the token; naming it in a wrap promotes it', async () => {
+    const provider = await open(versioned);
+    try {
+      const old = provider.currentKid();
+      const kid = await provider.createVersion();
+      assert.match(kid, /object=phicache-cache\/v2$/);
+      await assertKekStaysInToken(versioned, 'phicache-cache/v2');
+      assert.deepEqual(await permissions('phicache-cache/v2'), [false, true], 'decrypt only: pending');
+
+      // An instance started now, not only one that was running, still wraps under the old version.
+      const later = await open(versioned);
+      try {
+        assert.equal(later.currentKid(), old);
+        assert.equal((await later.generateDataKey(CONTEXT)).kid, old);
+      } finally {
+        await later.close();
+      }
+
+      const key = await provider.generateDataKey(CONTEXT, { kid });
+      assert.equal(key.kid, kid);
+      assert.deepEqual(
+        await permissions('phicache-cache/v2'),
+        [true, true],
+        'the token records the promotion',
+      );
+      const after = await open(versioned);
+      try {
+        assert.equal(after.currentKid(), kid, 'instances opened after the promotion wrap under it');
+        assert.deepEqual(await after.unwrapDataKey(key, CONTEXT), key.plaintext);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await provider.close();
+    }
+  });
+
+  test('a wrap naming a version the administrator restricted is refused, and the restriction stays', async () => {
+    const provider = await open(versioned);
+    try {
+      const kid = await provider.createVersion();
+      const label = decodeURIComponent(kid.slice(kid.indexOf('object=') + 'object='.length));
+      // v1 loses CKA_ENCRYPT (decrypt-only for good); the new version loses CKA_DECRYPT (disabled).
+      await withAdminSession(versioned, ({ binding, pkcs11, session, find }) => {
+        pkcs11.C_SetAttributeValue(session, find('phicache-cache/v1'), [
+          { type: binding.CKA_ENCRYPT, value: false },
+        ]);
+        pkcs11.C_SetAttributeValue(session, find(label), [{ type: binding.CKA_DECRYPT, value: false }]);
+      });
+      await provider.describeKek();
+      const v1 = kid.replace(/\/v[0-9]+$/, '/v1');
+      await assert.rejects(provider.generateDataKey(CONTEXT, { kid: v1 }), rejectsWith('ERR_KEY_DISABLED'));
+      assert.deepEqual(await permissions('phicache-cache/v1'), [false, true]);
+      await assert.rejects(provider.generateDataKey(CONTEXT, { kid }), rejectsWith('ERR_KEY_DISABLED'));
+      assert.deepEqual(await permissions(label), [false, false]);
     } finally {
       await provider.close();
     }

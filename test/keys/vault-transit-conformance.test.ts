@@ -18,12 +18,14 @@ const TRANSIT_PATHS = [
 describeKekProvider('hcvault (token)', async () => {
   const vault = await startFakeVault();
   vault.createKey('phicache-cache');
-  const provider = await openKekProvider('hcvault://vault.internal:8200/transit/keys/phicache-cache', {
-    domain: 'cache',
-    endpoint: vault.endpoint,
-    env: { VAULT_TOKEN: vault.issueToken(TRANSIT_PATHS) },
-  });
-  return { provider, close: () => vault.close() };
+  // Another instance: the same key, its own token.
+  const open = () =>
+    openKekProvider('hcvault://vault.internal:8200/transit/keys/phicache-cache', {
+      domain: 'cache',
+      endpoint: vault.endpoint,
+      env: { VAULT_TOKEN: vault.issueToken(TRANSIT_PATHS) },
+    });
+  return { provider: await open(), openPeer: open, close: () => vault.close() };
 });
 
 /** Over AppRole, role id from the environment and secret id from a file, behind the port's checked wrapper. */
@@ -33,12 +35,16 @@ describeKekProvider('hcvault (AppRole, checked)', async () => {
   vault.addAppRole('role-1', 'secret-1', TRANSIT_PATHS, 3600);
   const dir = await mkdtemp(join(tmpdir(), 'phicache-vault-'));
   await writeFile(join(dir, 'secret-id'), 'secret-1\n', { mode: 0o600 });
-  const provider: KekProvider = await openKekProvider(
-    `hcvault://vault.internal:8200/transit/keys/phicache-cache?role-id-source=env:ROLE&secret-id-source=file:${join(dir, 'secret-id')}`,
-    { domain: 'cache', endpoint: vault.endpoint, env: { ROLE: 'role-1' } },
-  );
+  const open = async (): Promise<KekProvider> =>
+    checkedKekProvider(
+      await openKekProvider(
+        `hcvault://vault.internal:8200/transit/keys/phicache-cache?role-id-source=env:ROLE&secret-id-source=file:${join(dir, 'secret-id')}`,
+        { domain: 'cache', endpoint: vault.endpoint, env: { ROLE: 'role-1' } },
+      ),
+    );
   return {
-    provider: checkedKekProvider(provider),
+    provider: await open(),
+    openPeer: open,
     close: async () => {
       await vault.close();
       await rm(dir, { recursive: true, force: true });

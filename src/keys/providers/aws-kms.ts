@@ -9,6 +9,7 @@ import type {
   KeyCallOptions,
   KeyDomain,
   OpenKekProvider,
+  WrapOptions,
   WrappedDataKey,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
@@ -93,13 +94,14 @@ export class AwsKmsKekProvider implements KekProvider {
     this.#current = arn;
   }
 
-  async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+  async generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
+    const keyId = this.#destination(options);
     const output = await this.#send(
       'GenerateDataKey',
       (o) =>
         this.#client.send(
           new this.#sdk.GenerateDataKeyCommand({
-            KeyId: this.#key.arn,
+            KeyId: keyId,
             KeySpec: 'AES_256',
             EncryptionContext: this.#bind(context),
           }),
@@ -153,9 +155,10 @@ export class AwsKmsKekProvider implements KekProvider {
   async rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
     checkKid(key.kid);
+    const destination = this.#destination(options);
     const bound = this.#bind(context);
     const output = await this.#send(
       'ReEncrypt',
@@ -165,7 +168,7 @@ export class AwsKmsKekProvider implements KekProvider {
             CiphertextBlob: key.wrapped,
             SourceKeyId: key.kid,
             SourceEncryptionContext: bound,
-            DestinationKeyId: this.#key.arn,
+            DestinationKeyId: destination,
             DestinationEncryptionContext: bound,
           }),
           o,
@@ -204,6 +207,24 @@ export class AwsKmsKekProvider implements KekProvider {
         },
       ],
     };
+  }
+
+  /**
+   * The KeyId a wrap goes to: the URI's key (or alias) by default, the current key ARN when the wrap names it. AWS
+   * KMS rotates material inside one key and always wraps under its newest material, so there is no other version
+   * to name: any other kid is refused before a call, and this adapter has no `createVersion`.
+   */
+  #destination(options: WrapOptions | undefined): string {
+    const kid = options?.kid;
+    if (kid === undefined) return this.#key.arn;
+    if (kid === this.#current) return kid;
+    throw new PhiCacheError(
+      'ERR_KEY_NOT_FOUND',
+      `AWS KMS cannot wrap under ${kid}: it is not ${this.#current}`,
+      {
+        hint: 'An AWS KMS key has one version to wrap under (KMS rotates its material inside the key). To move data keys to another KMS key, open a provider on that key and rewrap with it.',
+      },
+    );
   }
 
   #bind(context: EncryptionContext): Record<string, string> {

@@ -44,6 +44,7 @@ export interface GcpCryptoKey {
 export interface GcpKmsClient {
   encrypt(
     request: {
+      /** The key (its primary version encrypts) or one of its CryptoKeyVersions. */
       name: string;
       plaintext: Buffer;
       additionalAuthenticatedData: Buffer;
@@ -67,6 +68,11 @@ export interface GcpKmsClient {
     request: { parent: string },
     options: GcpKmsCallOptions,
   ): Promise<[GcpCryptoKeyVersion[], ...unknown[]]>;
+  /** A new version of the key; Cloud KMS does not make it primary (UpdateCryptoKeyPrimaryVersion would). */
+  createCryptoKeyVersion(
+    request: { parent: string; cryptoKeyVersion: Record<string, never> },
+    options: GcpKmsCallOptions,
+  ): Promise<[GcpCryptoKeyVersion, ...unknown[]]>;
   close(): Promise<void>;
 }
 

@@ -28,7 +28,7 @@ export class GcpIntegrityError extends Error {}
  */
 export function toPortError(
   error: unknown,
-  call: 'encrypt' | 'decrypt' | 'read',
+  call: 'encrypt' | 'decrypt' | 'read' | 'create',
   resource: string,
 ): PhiCacheError {
   if (error instanceof PhiCacheError) return error;

@@ -12,6 +12,7 @@ import type {
   KeyCallOptions,
   KeyDomain,
   OpenKekProvider,
+  WrapOptions,
   WrappedDataKey,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
@@ -71,6 +72,10 @@ export function parseGcpKmsUri(uri: string): string {
  * process, sent to `encrypt`; `decrypt` gives it back. The kid is the full version resource that encrypted it
  * (`gcp-kms://…/cryptoKeyVersions/N`), taken from the answer's `name`, so a sweep can find every data key still
  * under an old version and rewrap it. Cloud KMS has no server-side re-encrypt: rewrap is decrypt then encrypt.
+ *
+ * Versions: `createVersion` makes one with CreateCryptoKeyVersion, which Cloud KMS does not make primary, so every
+ * instance goes on wrapping under the primary; a wrap that names a version sends Encrypt to that CryptoKeyVersion.
+ * Decrypt needs no version (the ciphertext names it), so every instance unwraps under a new version at once.
  */
 export class GcpKmsProvider implements KekProvider {
   readonly name = 'gcp-kms';
@@ -114,10 +119,11 @@ export class GcpKmsProvider implements KekProvider {
     this.#current = primary;
   }
 
-  async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+  async generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
+    const version = this.#versionNamed(options);
     const plaintext = randomBytes(DATA_KEY_BYTES);
     try {
-      return { plaintext, ...(await this.#wrap(plaintext, context, options)) };
+      return { plaintext, ...(await this.#wrap(plaintext, context, options, version)) };
     } catch (error) {
       plaintext.fill(0);
       throw error;
@@ -164,14 +170,30 @@ export class GcpKmsProvider implements KekProvider {
   async rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
+    const version = this.#versionNamed(options);
     const plaintext = await this.unwrapDataKey(key, context, options);
     try {
-      return await this.#wrap(plaintext, context, options);
+      return await this.#wrap(plaintext, context, options, version);
     } finally {
       plaintext.fill(0);
     }
+  }
+
+  /** CreateCryptoKeyVersion (needs `cloudkms.cryptoKeyVersions.create`, an administrator's permission). */
+  async createVersion(options?: KeyCallOptions): Promise<string> {
+    const [version] = await this.#call('create', this.#keyName, options, (o) =>
+      this.#client.createCryptoKeyVersion({ parent: this.#keyName, cryptoKeyVersion: {} }, o),
+    );
+    const kid = this.#kidOf(version.name);
+    if (kid === undefined) {
+      throw new PhiCacheError(
+        'ERR_KEY_SERVICE_UNAVAILABLE',
+        `Cloud KMS key ${this.#keyName} answered CreateCryptoKeyVersion without a version of the key`,
+      );
+    }
+    return kid;
   }
 
   async describeKek(options?: KeyCallOptions): Promise<KekDescription> {
@@ -186,27 +208,33 @@ export class GcpKmsProvider implements KekProvider {
       const createdAt = createdAtOf(version);
       versions.push({
         kid,
-        state: stateOf(version, kid === this.#current),
+        state: stateOf(version, kid === this.#current, versionNumber(kid) > versionNumber(this.#current)),
         ...(createdAt ? { createdAt } : {}),
       });
     }
     return { uri: `${SCHEME}${this.#keyName}`, current: this.#current, versions };
   }
 
+  /**
+   * Encrypts under the key's primary version, or under `version` (a CryptoKeyVersion resource name) when a wrap
+   * names one.
+   */
   async #wrap(
     plaintext: Buffer,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options: KeyCallOptions | undefined,
+    version?: string,
   ): Promise<WrappedDataKey> {
     const aad = this.#aad(context);
+    const target = version ?? this.#keyName;
     const [answer] = await this.#call(
       'encrypt',
-      this.#keyName,
+      target,
       options,
       (o) =>
         this.#client.encrypt(
           {
-            name: this.#keyName,
+            name: target,
             plaintext,
             additionalAuthenticatedData: aad,
             plaintextCrc32c: { value: crc32c(plaintext) },
@@ -229,10 +257,26 @@ export class GcpKmsProvider implements KekProvider {
       },
     );
     const kid = this.#kidOf(answer.name) as string;
+    if (version !== undefined) {
+      if (kid !== `${SCHEME}${version}`) {
+        throw new PhiCacheError(
+          'ERR_KEY_SERVICE_UNAVAILABLE',
+          `Cloud KMS encrypted under another version than ${SCHEME}${version}`,
+        );
+      }
+      return { kid, wrapped: Buffer.from(bytesOf(answer.ciphertext) as Uint8Array) };
+    }
     // The answer names the primary version of this moment: it becomes the current kid, so a rotation in the
-    // console is followed without a restart.
+    // console is followed without a restart. A wrap that named its version says nothing about the primary.
     this.#current = kid;
     return { kid, wrapped: Buffer.from(bytesOf(answer.ciphertext) as Uint8Array) };
+  }
+
+  /** The CryptoKeyVersion resource a wrap names, checked to be a version of this key before anything is sent. */
+  #versionNamed(options: WrapOptions | undefined): string | undefined {
+    if (options?.kid === undefined) return undefined;
+    this.#checkKid(options.kid);
+    return options.kid.slice(SCHEME.length);
   }
 
   /**
@@ -266,7 +310,7 @@ export class GcpKmsProvider implements KekProvider {
    * exponential backoff on throttling, unavailability and damaged answers while the signal allows.
    */
   async #call<T>(
-    kind: 'encrypt' | 'decrypt' | 'read',
+    kind: 'encrypt' | 'decrypt' | 'read' | 'create',
     resource: string,
     options: KeyCallOptions | undefined,
     run: (gax: GcpKmsCallOptions) => Promise<T>,
@@ -359,14 +403,15 @@ function crcMatches(data: Uint8Array, field: GcpInt64 | null | undefined): boole
 }
 
 /**
- * Cloud KMS states as the port's: the primary ENABLED version seals (active), other ENABLED versions only open
- * what they sealed (decrypt-only); a version scheduled for destruction can still be restored, so it is disabled
+ * Cloud KMS states as the port's: the primary ENABLED version seals (active), an ENABLED version newer than the
+ * primary waits to be promoted (pending: made by `createVersion`, wrapping only what names it), older ENABLED
+ * versions only open what they sealed (decrypt-only); a version scheduled for destruction can still be restored, so it is disabled
  * until it is destroyed; a version being generated or imported is pending; a failed one never sealed anything.
  */
-function stateOf(version: GcpCryptoKeyVersion, primary: boolean): KekState {
+function stateOf(version: GcpCryptoKeyVersion, primary: boolean, newerThanPrimary: boolean): KekState {
   switch (version.state) {
     case 'ENABLED':
-      return primary ? 'active' : 'decrypt-only';
+      return primary ? 'active' : newerThanPrimary ? 'pending' : 'decrypt-only';
     case 'DISABLED':
     case 'DESTROY_SCHEDULED':
       return 'disabled';
@@ -380,6 +425,11 @@ function stateOf(version: GcpCryptoKeyVersion, primary: boolean): KekState {
     default:
       return 'retired';
   }
+}
+
+/** The N of a `…/cryptoKeyVersions/N` kid (NaN for anything else, which compares false). */
+function versionNumber(kid: string): number {
+  return Number(/\/cryptoKeyVersions\/([0-9]+)$/.exec(kid)?.[1] ?? Number.NaN);
 }
 
 function createdAtOf(version: GcpCryptoKeyVersion): string | undefined {

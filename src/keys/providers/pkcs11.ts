@@ -8,6 +8,7 @@ import type {
   KeyCallOptions,
   KeyDomain,
   OpenKekProvider,
+  WrapOptions,
   WrappedDataKey,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
@@ -15,8 +16,14 @@ import { pkcs11Failure, returnValueOf } from './pkcs11-errors.js';
 import { leaseModule, type ModuleLease } from './pkcs11-module.js';
 import { readPin } from './pkcs11-pin.js';
 import { SerialQueue } from './pkcs11-serial.js';
-import { kidOf, type Pkcs11KeyUri, parsePkcs11Uri, versionLabel, versionOfKid } from './pkcs11-uri.js';
-import { highestVersionLabel, scanKekVersions, type TokenKek } from './pkcs11-versions.js';
+import { kidOf, type Pkcs11KeyUri, parsePkcs11Uri, versionOfKid } from './pkcs11-uri.js';
+import { allowEncrypt, generateKekVersion } from './pkcs11-version-writes.js';
+import {
+  highestVersionLabel,
+  scanKekVersions,
+  type TokenKek,
+  type TokenKekVersion,
+} from './pkcs11-versions.js';
 
 /**
  * A KEK in a PKCS#11 HSM, named `pkcs11:token=…;object=…?module-path=…&pin-source=…`.
@@ -32,6 +39,8 @@ import { highestVersionLabel, scanKekVersions, type TokenKek } from './pkcs11-ve
  * domain, KEK version and context.
  */
 export interface Pkcs11KekProvider extends KekProvider {
+  /** Every token can hold another version: an AES-256 object labelled `<object>/v<N+1>`, pending until named. */
+  createVersion(options?: KeyCallOptions): Promise<string>;
   /** Closes the session; the library is finalized once its last provider in the process closes. */
   close(): Promise<void>;
 }
@@ -48,11 +57,12 @@ export async function openPkcs11KekProvider(
   options: { readonly domain: KeyDomain; readonly env?: Readonly<Record<string, string | undefined>> },
 ): Promise<Pkcs11KekProvider> {
   const parsed = parsePkcs11Uri(uri);
-  const session = await openSession(parsed, options.env ?? process.env, 'read-only');
+  const env = options.env ?? process.env;
+  const session = await openSession(parsed, env, 'read-only');
   try {
     const kek = scanKekVersions(session.lease.binding, session.lease.pkcs11, session.handle, parsed.object);
     if (kek.current === undefined) throw noUsableKek();
-    return new Pkcs11Kek(uri, parsed, options.domain, session, kek);
+    return new Pkcs11Kek(uri, parsed, options.domain, env, session, kek);
   } catch (error) {
     session.close();
     throw pkcs11Failure('C_FindObjects', error);
@@ -73,32 +83,26 @@ export interface CreatePkcs11KekOptions {
 export async function createPkcs11Kek(uri: string, options: CreatePkcs11KekOptions = {}): Promise<string> {
   const parsed = parsePkcs11Uri(uri);
   const session = await openSession(parsed, options.env ?? process.env, 'read-write');
-  const { binding, pkcs11 } = session.lease;
   try {
-    const version = highestVersionLabel(binding, pkcs11, session.handle, parsed.object) + 1;
-    pkcs11.C_GenerateKey(session.handle, { mechanism: binding.CKM_AES_KEY_GEN }, [
-      { type: binding.CKA_CLASS, value: binding.CKO_SECRET_KEY },
-      { type: binding.CKA_KEY_TYPE, value: binding.CKK_AES },
-      { type: binding.CKA_VALUE_LEN, value: DATA_KEY_BYTES },
-      { type: binding.CKA_LABEL, value: versionLabel(parsed.object, version) },
-      { type: binding.CKA_TOKEN, value: true },
-      { type: binding.CKA_PRIVATE, value: true },
-      { type: binding.CKA_SENSITIVE, value: true },
-      { type: binding.CKA_EXTRACTABLE, value: false },
-      { type: binding.CKA_MODIFIABLE, value: true },
-      { type: binding.CKA_ENCRYPT, value: options.pending !== true },
-      { type: binding.CKA_DECRYPT, value: true },
-      { type: binding.CKA_WRAP, value: false },
-      { type: binding.CKA_UNWRAP, value: false },
-      { type: binding.CKA_SIGN, value: false },
-      { type: binding.CKA_VERIFY, value: false },
-      { type: binding.CKA_DERIVE, value: false },
-    ]);
-    return kidOf(parsed.token, parsed.object, version);
-  } catch (error) {
-    throw pkcs11Failure('C_GenerateKey', error);
+    return makeNextVersion(session, parsed, { encrypt: options.pending !== true });
   } finally {
     session.close();
+  }
+}
+
+/** Generates the version after the highest label in use under the object (see `generateKekVersion`). */
+function makeNextVersion(
+  session: OpenSession,
+  key: Pkcs11KeyUri,
+  options: { readonly encrypt: boolean },
+): string {
+  const { binding, pkcs11 } = session.lease;
+  try {
+    const version = highestVersionLabel(binding, pkcs11, session.handle, key.object) + 1;
+    generateKekVersion(binding, pkcs11, session.handle, key.object, version, options);
+    return kidOf(key.token, key.object, version);
+  } catch (error) {
+    throw pkcs11Failure('C_GenerateKey', error);
   }
 }
 
@@ -163,15 +167,25 @@ class Pkcs11Kek implements Pkcs11KekProvider {
   readonly #uri: string;
   readonly #key: Pkcs11KeyUri;
   readonly #domain: KeyDomain;
+  /** Where the PIN is read from again when a read-write session is needed (making or promoting a version). */
+  readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #session: OpenSession;
   readonly #queue = new SerialQueue();
   #kek: TokenKek;
   #closed = false;
 
-  constructor(uri: string, key: Pkcs11KeyUri, domain: KeyDomain, session: OpenSession, kek: TokenKek) {
+  constructor(
+    uri: string,
+    key: Pkcs11KeyUri,
+    domain: KeyDomain,
+    env: Readonly<Record<string, string | undefined>>,
+    session: OpenSession,
+    kek: TokenKek,
+  ) {
     this.#uri = uri;
     this.#key = key;
     this.#domain = domain;
+    this.#env = env;
     this.#session = session;
     this.#kek = kek;
   }
@@ -180,10 +194,11 @@ class Pkcs11Kek implements Pkcs11KekProvider {
     return this.#kidOf(this.#currentVersion());
   }
 
-  generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
+  generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
     return this.#queue.run(
       async () => {
-        const kid = this.currentKid();
+        const kid = options?.kid ?? this.currentKid();
+        await this.#sealable(kid);
         const plaintext = this.#random(DATA_KEY_BYTES);
         try {
           return { kid, plaintext, wrapped: await this.#wrap(kid, plaintext, context) };
@@ -208,13 +223,14 @@ class Pkcs11Kek implements Pkcs11KekProvider {
   rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
     return this.#queue.run(async () => {
+      const kid = options?.kid ?? this.currentKid();
+      await this.#sealable(kid);
       // GCM inside the HSM has no re-encrypt: the data key passes through this process for one call, then is zeroed.
       const plaintext = await this.#unwrap(key, context);
       try {
-        const kid = this.currentKid();
         return { kid, wrapped: await this.#wrap(kid, plaintext, context) };
       } finally {
         plaintext.fill(0);
@@ -224,13 +240,7 @@ class Pkcs11Kek implements Pkcs11KekProvider {
 
   describeKek(options?: KeyCallOptions): Promise<KekDescription> {
     return this.#queue.run(async () => {
-      this.#assertOpen();
-      const { binding, pkcs11 } = this.#session.lease;
-      try {
-        this.#kek = scanKekVersions(binding, pkcs11, this.#session.handle, this.#key.object);
-      } catch (error) {
-        throw pkcs11Failure('C_FindObjects', error);
-      }
+      this.#rescan();
       return {
         uri: this.#uri,
         current: this.currentKid(),
@@ -239,6 +249,25 @@ class Pkcs11Kek implements Pkcs11KekProvider {
           state: v.state,
         })),
       };
+    }, options?.signal);
+  }
+
+  /**
+   * Generates the next version inside the token, published as pending (CKA_DECRYPT only): every instance finds it
+   * when a wrapped key names it, and none wraps under it until a wrap names it (then `#sealable` promotes it).
+   */
+  createVersion(options?: KeyCallOptions): Promise<string> {
+    return this.#queue.run(async () => {
+      this.#assertOpen();
+      const session = await openSession(this.#key, this.#env, 'read-write');
+      let kid: string;
+      try {
+        kid = makeNextVersion(session, this.#key, { encrypt: false });
+      } finally {
+        session.close();
+      }
+      this.#rescan();
+      return kid;
     }, options?.signal);
   }
 
@@ -273,6 +302,7 @@ class Pkcs11Kek implements Pkcs11KekProvider {
   }
 
   async #unwrap(key: WrappedDataKey, context: EncryptionContext): Promise<Buffer> {
+    this.#find(key.kid);
     const handle = this.#handleOf(key.kid);
     if (key.wrapped.length !== WRAPPED_BYTES) {
       throw new PhiCacheError('ERR_ENVELOPE_AUTH', `wrapped data key under ${key.kid} has the wrong length`);
@@ -346,6 +376,52 @@ class Pkcs11Kek implements Pkcs11KekProvider {
     } catch (error) {
       throw pkcs11Failure('C_GenerateRandom', error);
     }
+  }
+
+  /** Reads the token's versions again: states an administrator changed, versions other instances made. */
+  #rescan(): void {
+    this.#assertOpen();
+    const { binding, pkcs11 } = this.#session.lease;
+    try {
+      this.#kek = scanKekVersions(binding, pkcs11, this.#session.handle, this.#key.object);
+    } catch (error) {
+      throw pkcs11Failure('C_FindObjects', error);
+    }
+  }
+
+  /**
+   * The version a kid names; one this instance has not seen yet (another instance made it since) is looked for on
+   * the token again before the kid is refused, so every instance unwraps under a version once it is published.
+   */
+  #find(kid: string): TokenKekVersion {
+    this.#assertOpen();
+    const version = versionOfKid(this.#key.token, this.#key.object, kid);
+    if (version !== undefined && !this.#kek.versions.has(version)) this.#rescan();
+    const found = version === undefined ? undefined : this.#kek.versions.get(version);
+    if (found === undefined) throw new PhiCacheError('ERR_KEY_NOT_FOUND', `KEK ${kid} is not on this token`);
+    return found;
+  }
+
+  /**
+   * Makes sure a data key can be wrapped under `kid`: found on the token, not disabled, and, when it is pending,
+   * promoted (see `allowEncrypt`) through a short read-write session. A decrypt-only version that an administrator
+   * took CKA_ENCRYPT from stays so: the HSM refuses the wrap (ERR_KEY_DISABLED).
+   */
+  async #sealable(kid: string): Promise<void> {
+    const found = this.#find(kid);
+    if (found.state === 'disabled' || found.state === 'destroyed' || found.state === 'retired') {
+      throw new PhiCacheError('ERR_KEY_DISABLED', `KEK ${kid} is ${found.state} on this token`);
+    }
+    if (found.state !== 'pending') return;
+    const session = await openSession(this.#key, this.#env, 'read-write');
+    try {
+      allowEncrypt(session.lease.binding, session.lease.pkcs11, session.handle, found.handle);
+    } catch (error) {
+      throw pkcs11Failure('C_SetAttributeValue', error);
+    } finally {
+      session.close();
+    }
+    this.#rescan();
   }
 
   #handleOf(kid: string): Buffer {

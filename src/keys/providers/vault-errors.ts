@@ -1,7 +1,7 @@
 import { PhiCacheError } from '../../errors.js';
 
 /** Which kind of call was refused: the same HTTP status means different things on different paths. */
-export type VaultOperation = 'datakey' | 'decrypt' | 'rewrap' | 'read' | 'login';
+export type VaultOperation = 'datakey' | 'decrypt' | 'rewrap' | 'read' | 'rotate' | 'login';
 
 /** Statuses worth another try within the caller's deadline: rate-limit quotas, a sealed or standby node, a proxy. */
 export function isTransient(status: number): boolean {
@@ -35,6 +35,15 @@ export function vaultError(
   if (status === 404 || says('encryption key not found', 'key not found')) {
     return new PhiCacheError('ERR_KEY_NOT_FOUND', `${on}: the transit key does not exist`, {
       hint: 'Check the key URI (mount and key name), or restore the key if it was deleted.',
+    });
+  }
+  // A wrap that names a version (`key_version`) Vault does not have yet, or one below min_encryption_version.
+  if (says('higher than the latest key version')) {
+    return new PhiCacheError('ERR_KEY_NOT_FOUND', `${on}: the key version does not exist`);
+  }
+  if (says('less than the minimum encryption key version')) {
+    return new PhiCacheError('ERR_KEY_DISABLED', `${on}: the key version is below min_encryption_version`, {
+      hint: 'Vault no longer encrypts under this version; wrap under a newer one.',
     });
   }
   if (says('too old', 'disallowed by policy')) {

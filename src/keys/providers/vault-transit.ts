@@ -10,6 +10,7 @@ import type {
   KeyCallOptions,
   KeyDomain,
   OpenKekProvider,
+  WrapOptions,
   WrappedDataKey,
 } from '../key-provider.js';
 import { DATA_KEY_BYTES } from '../key-provider.js';
@@ -31,6 +32,7 @@ export interface VaultTransitOptions extends KekProviderOpenOptions {
 const AEAD_TYPES = new Set(['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305']);
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const VAULT_CIPHERTEXT = /^vault:v([1-9][0-9]{0,9}):[A-Za-z0-9+/]+={0,2}$/;
+const VERSION_DIGITS = /^[1-9][0-9]{0,9}$/;
 
 /** The adapter module's entry point (see `OpenKekProvider`). */
 export const openKekProvider: OpenKekProvider = (uri, options) => VaultTransit.open(uri, options);
@@ -42,6 +44,12 @@ export const openKekProvider: OpenKekProvider = (uri, options) => VaultTransit.o
  * context's sorted pairs. Vault derives a distinct AES-GCM key from each context, so a wrapped data key presented
  * with any other context fails authentication inside Vault, and `rewrap` keeps the context because Vault decrypts
  * and encrypts with the same derived key. The wrapped form is Vault's own `vault:v<N>:…` string.
+ *
+ * Versions: Vault seals under its latest version unless a request names one (`key_version` on `datakey` and
+ * `rewrap`), and `rotate` makes the new version the latest at once. So this instance keeps its own current
+ * version: the newest one it has seen that it did not make itself with `createVersion`. A rotation done in Vault
+ * is followed as before (at the next data key, rewrap or describe); a version made here waits, wrapping only what
+ * names it, while the data keys this instance wraps by default name the older version explicitly.
  */
 export class VaultTransit implements KekProvider {
   readonly name = 'hcvault';
@@ -49,9 +57,13 @@ export class VaultTransit implements KekProvider {
   readonly #transport: VaultTransport;
   readonly #domain: KeyDomain;
   readonly #timeoutMs: number;
-  readonly #paths: Readonly<Record<'datakey' | 'decrypt' | 'rewrap' | 'read', string>>;
+  readonly #paths: Readonly<Record<'datakey' | 'decrypt' | 'rewrap' | 'read' | 'rotate', string>>;
   /** The newest version this instance has seen; a rotation shows up at the next data key, rewrap or describe. */
   #latest = 0;
+  /** The version data keys are wrapped under by default: the newest seen, less those made by `createVersion`. */
+  #current = 0;
+  /** Versions this instance made, pending in its eyes: they wrap only when a wrap names them. */
+  readonly #made = new Set<number>();
 
   private constructor(
     location: VaultKeyLocation,
@@ -69,6 +81,7 @@ export class VaultTransit implements KekProvider {
       decrypt: `${mount}/decrypt/${keyName}`,
       rewrap: `${mount}/rewrap/${keyName}`,
       read: `${mount}/keys/${keyName}`,
+      rotate: `${mount}/keys/${keyName}/rotate`,
     };
   }
 
@@ -121,14 +134,24 @@ export class VaultTransit implements KekProvider {
   }
 
   currentKid(): string {
-    return this.#kid(this.#latest);
+    return this.#kid(this.#current);
   }
 
-  async generateDataKey(context: EncryptionContext, options?: KeyCallOptions): Promise<GeneratedDataKey> {
-    const data = await this.#call('datakey', { context: this.#context(context), bits: 256 }, options);
-    const { version, wrapped } = this.#wrappedOf('datakey', data.ciphertext);
+  async generateDataKey(context: EncryptionContext, options?: WrapOptions): Promise<GeneratedDataKey> {
+    const version = this.#sealingVersion(options);
+    const data = await this.#call(
+      'datakey',
+      { context: this.#context(context), bits: 256, ...versionField(version) },
+      options,
+    );
     const plaintext = this.#plaintextOf('datakey', data.plaintext);
-    return { kid: this.#kid(version), wrapped, plaintext };
+    try {
+      const { version: sealed, wrapped } = this.#wrappedOf('datakey', data.ciphertext, version);
+      return { kid: this.#kid(sealed), wrapped, plaintext };
+    } catch (error) {
+      plaintext.fill(0);
+      throw error;
+    }
   }
 
   async unwrapDataKey(
@@ -144,12 +167,34 @@ export class VaultTransit implements KekProvider {
   async rewrapDataKey(
     key: WrappedDataKey,
     context: EncryptionContext,
-    options?: KeyCallOptions,
+    options?: WrapOptions,
   ): Promise<WrappedDataKey> {
     const ciphertext = this.#ciphertextOf(key);
-    const data = await this.#call('rewrap', { ciphertext, context: this.#context(context) }, options);
-    const { version, wrapped } = this.#wrappedOf('rewrap', data.ciphertext);
-    return { kid: this.#kid(version), wrapped };
+    const version = this.#sealingVersion(options);
+    const data = await this.#call(
+      'rewrap',
+      { ciphertext, context: this.#context(context), ...versionField(version) },
+      options,
+    );
+    const { version: sealed, wrapped } = this.#wrappedOf('rewrap', data.ciphertext, version);
+    return { kid: this.#kid(sealed), wrapped };
+  }
+
+  /**
+   * `POST <mount>/keys/<name>/rotate`. Vault makes the new version its latest at once, which this instance does not
+   * follow: it keeps wrapping under its current version unless a wrap names the new one. Other instances unwrap
+   * under it with no change, since Vault itself decrypts. The answer is the key as a read shows it; a Vault old
+   * enough to answer 204 with no body is refused as unreadable (the version is made all the same).
+   */
+  async createVersion(options?: KeyCallOptions): Promise<string> {
+    const key = await this.#call('rotate', {}, options);
+    const made = key.latest_version;
+    if (!Number.isSafeInteger(made) || (made as number) <= this.#current) {
+      throw unreadableAnswer('rotate', this.#location.uri);
+    }
+    this.#made.add(made as number);
+    this.#saw(made as number);
+    return this.#kid(made as number);
   }
 
   async describeKek(options?: KeyCallOptions): Promise<KekDescription> {
@@ -165,13 +210,15 @@ export class VaultTransit implements KekProvider {
         // Vault archives versions below min_decryption_version (restorable) and trims those below
         // min_available_version (gone for good).
         state:
-          version === this.#latest
+          version === this.#current
             ? 'active'
-            : version < minAvailable
-              ? 'destroyed'
-              : version < minDecryption
-                ? 'disabled'
-                : 'decrypt-only',
+            : version > this.#current
+              ? 'pending'
+              : version < minAvailable
+                ? 'destroyed'
+                : version < minDecryption
+                  ? 'disabled'
+                  : 'decrypt-only',
         ...(typeof seconds === 'number' ? { createdAt: new Date(seconds * 1000).toISOString() } : {}),
       });
     }
@@ -185,8 +232,35 @@ export class VaultTransit implements KekProvider {
       throw unreadableAnswer('read', this.#location.uri);
     }
     if (!Number.isSafeInteger(key.min_decryption_version)) throw unreadableAnswer('read', this.#location.uri);
-    this.#latest = latest as number;
+    this.#saw(latest as number);
     return key;
+  }
+
+  /** A version Vault has: the newest so far becomes current, unless this instance made it to wait. */
+  #saw(version: number): void {
+    if (version > this.#latest) this.#latest = version;
+    if (version > this.#current && !this.#made.has(version)) this.#current = version;
+  }
+
+  /**
+   * The `key_version` a wrap sends: the one it names, or this instance's current version while a version it made
+   * is newer (Vault would seal under that one). Undefined lets Vault seal under its latest, which is then current.
+   */
+  #sealingVersion(options: WrapOptions | undefined): number | undefined {
+    if (options?.kid !== undefined) return this.#versionOfKid(options.kid);
+    return this.#current < this.#latest ? this.#current : undefined;
+  }
+
+  #versionOfKid(kid: string): number {
+    const prefix = `${this.#location.uri}:v`;
+    const digits = typeof kid === 'string' && kid.startsWith(prefix) ? kid.slice(prefix.length) : '';
+    if (!VERSION_DIGITS.test(digits)) {
+      throw new PhiCacheError(
+        'ERR_KEY_NOT_FOUND',
+        `KEK ${String(kid)} is not a version of ${this.#location.uri}`,
+      );
+    }
+    return Number(digits);
   }
 
   #call(
@@ -226,11 +300,17 @@ export class VaultTransit implements KekProvider {
     return ciphertext;
   }
 
-  #wrappedOf(operation: VaultOperation, ciphertext: unknown): { version: number; wrapped: Buffer } {
+  /** Vault's ciphertext, under the version asked for when one was. */
+  #wrappedOf(
+    operation: VaultOperation,
+    ciphertext: unknown,
+    asked: number | undefined,
+  ): { version: number; wrapped: Buffer } {
     const match = typeof ciphertext === 'string' ? VAULT_CIPHERTEXT.exec(ciphertext) : null;
     if (match === null) throw unreadableAnswer(operation, this.#location.uri);
     const version = Number(match[1]);
-    this.#latest = Math.max(this.#latest, version);
+    if (asked !== undefined && version !== asked) throw unreadableAnswer(operation, this.#location.uri);
+    this.#saw(version);
     return { version, wrapped: Buffer.from(ciphertext as string, 'utf8') };
   }
 
@@ -242,4 +322,9 @@ export class VaultTransit implements KekProvider {
     }
     return key;
   }
+}
+
+/** The request field that names the version to seal under, when there is one. */
+function versionField(version: number | undefined): { key_version?: number } {
+  return version === undefined ? {} : { key_version: version };
 }

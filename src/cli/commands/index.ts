@@ -3,6 +3,7 @@ import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
+import { keysListCommand } from './keys-list.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
 import { verifyCommand } from './verify.js';
@@ -18,4 +19,5 @@ export const commands: readonly Command[] = [
   ttlAuditCommand,
   verifyCommand,
   keysInitCommand,
+  keysListCommand,
 ];

@@ -4,6 +4,7 @@ import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
 import { keysListCommand } from './keys-list.js';
+import { keysRotateCommand } from './keys-rotate.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
 import { verifyCommand } from './verify.js';
@@ -20,4 +21,5 @@ export const commands: readonly Command[] = [
   verifyCommand,
   keysInitCommand,
   keysListCommand,
+  keysRotateCommand,
 ];

@@ -4,6 +4,7 @@ import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
 import { keysListCommand } from './keys-list.js';
+import { keysRewrapCommand } from './keys-rewrap.js';
 import { keysRotateCommand } from './keys-rotate.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
@@ -22,4 +23,5 @@ export const commands: readonly Command[] = [
   keysInitCommand,
   keysListCommand,
   keysRotateCommand,
+  keysRewrapCommand,
 ];

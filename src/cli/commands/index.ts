@@ -4,6 +4,7 @@ import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
 import { keysListCommand } from './keys-list.js';
+import { keysReencryptCommand } from './keys-reencrypt.js';
 import { keysRewrapCommand } from './keys-rewrap.js';
 import { keysRotateCommand } from './keys-rotate.js';
 import { policyLintCommand } from './policy-lint.js';
@@ -24,4 +25,5 @@ export const commands: readonly Command[] = [
   keysListCommand,
   keysRotateCommand,
   keysRewrapCommand,
+  keysReencryptCommand,
 ];

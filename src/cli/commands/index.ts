@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
 import { keysListCommand } from './keys-list.js';
 import { keysReencryptCommand } from './keys-reencrypt.js';
+import { keysRetireCommand } from './keys-retire.js';
 import { keysRewrapCommand } from './keys-rewrap.js';
 import { keysRotateCommand } from './keys-rotate.js';
 import { policyLintCommand } from './policy-lint.js';
@@ -26,4 +27,5 @@ export const commands: readonly Command[] = [
   keysRotateCommand,
   keysRewrapCommand,
   keysReencryptCommand,
+  keysRetireCommand,
 ];

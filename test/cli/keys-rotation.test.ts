@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -34,6 +34,8 @@ let redis: PrivateRedis;
 let home: string;
 let service: PhiCache;
 let audit: FlakyAuditSink;
+/** A copy of the keyring taken before the rotation: the same name secret, but no KEK version 2. */
+let staleHome: string;
 
 async function openService(events: FlakyAuditSink): Promise<PhiCache> {
   return PhiCache.create({
@@ -81,11 +83,14 @@ before(async () => {
     await service.set(counter('c'), { count: 3 }, user(tenant));
     await service.set(counter('idle'), { count: 1 }, user(tenant)); // nobody reads it: only the sweep moves it
   }
+  staleHome = await mkdtemp(join(tmpdir(), 'phicache-keys-cli-stale-'));
+  await cp(join(home, 'keyring'), join(staleHome, 'keyring'), { recursive: true });
 });
 
 after(async () => {
   await service?.close();
   await redis?.stop();
+  for (const dir of [home, staleHome]) if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
 describe('phicache keys: usage', () => {
@@ -168,6 +173,27 @@ describe('phicache keys: a rotation on a shared Redis', () => {
     assert.match(run.stderr, /earliest safe time is \d{4}-\d\d-\d\dT/);
     const listing = await keysJson<Listing>(['list']);
     assert.equal(kek(listing, v1)?.state, 'decrypt-only', 'nothing changed');
+  });
+
+  test('rewrap from a keyring that lacks the new version rewraps nothing: exit 1, with the records still under the old one', async () => {
+    const run = await runCli(['keys', 'rewrap', '--redis', redis.url, '--json'], {
+      PHICACHE_HOME: staleHome,
+    });
+    assert.equal(run.exitCode, 1, run.stderr);
+    const report = JSON.parse(run.stdout) as {
+      ok: boolean;
+      kid: string;
+      error: { code: string; message: string };
+      remaining: Record<string, number>;
+    };
+    assert.equal(report.ok, false);
+    assert.equal(report.kid, v2);
+    assert.equal(report.error.code, 'ERR_KEY_STATE');
+    assert.match(report.error.message, /data key records did not rewrap/);
+    assert.equal(report.remaining[v1], TENANTS.length * 2);
+    const text = await runCli(['keys', 'rewrap', '--redis', redis.url], { PHICACHE_HOME: staleHome });
+    assert.equal(text.exitCode, 1);
+    assert.match(text.stdout, new RegExp(`${TENANTS.length * 2} data key record\\(s\\) still under ${v1}`));
   });
 
   test('rewrap moves every data key record under the new version; list shows none left under the old one', async () => {

@@ -3,6 +3,11 @@ import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
 import { keysInitCommand } from './keys-init.js';
+import { keysListCommand } from './keys-list.js';
+import { keysReencryptCommand } from './keys-reencrypt.js';
+import { keysRetireCommand } from './keys-retire.js';
+import { keysRewrapCommand } from './keys-rewrap.js';
+import { keysRotateCommand } from './keys-rotate.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
 import { verifyCommand } from './verify.js';
@@ -18,4 +23,9 @@ export const commands: readonly Command[] = [
   ttlAuditCommand,
   verifyCommand,
   keysInitCommand,
+  keysListCommand,
+  keysRotateCommand,
+  keysRewrapCommand,
+  keysReencryptCommand,
+  keysRetireCommand,
 ];

@@ -2,6 +2,7 @@ import { openAuditKeys } from '../audit/audit-keys.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { FileSink } from '../audit/sinks/file-sink.js';
 import { PhiCache } from '../cache.js';
+import { PhiCacheError } from '../errors.js';
 import type { KeyProvider } from '../keys/key-provider.js';
 import { LocalKeyring } from '../keys/providers/local-keyring.js';
 import { loadDefaultPolicy } from '../policy/default.js';
@@ -57,9 +58,29 @@ export async function openCacheFromFlags(values: CommandValues, service: string)
   } else {
     store = new MemoryStore();
   }
+  const refresh = values['key-state-refresh-ms'];
+  const keyStateRefreshMs = refresh === undefined ? undefined : Number(refresh);
+  if (
+    keyStateRefreshMs !== undefined &&
+    !(Number.isSafeInteger(keyStateRefreshMs) && keyStateRefreshMs >= 1 && keyStateRefreshMs <= 60_000)
+  ) {
+    await store.close().catch(() => undefined);
+    await audit.close().catch(() => undefined);
+    throw new PhiCacheError(
+      'ERR_CLI_USAGE',
+      '--key-state-refresh-ms must be an integer number of milliseconds in 1..60000',
+    );
+  }
   let cache: PhiCache;
   try {
-    cache = await PhiCache.create({ service, policy, keys, store, audit });
+    cache = await PhiCache.create({
+      service,
+      policy,
+      keys,
+      store,
+      audit,
+      ...(keyStateRefreshMs === undefined ? {} : { keyStateRefreshMs }),
+    });
   } catch (error) {
     await store.close().catch(() => undefined);
     await audit.close().catch(() => undefined);
@@ -78,9 +99,12 @@ export async function openCacheFromFlags(values: CommandValues, service: string)
 export const cacheFlags = {
   policy: { type: 'string' },
   'audit-dir': { type: 'string' },
+  'key-state-refresh-ms': { type: 'string' },
 } as const;
 
 export const cacheFlagsHelp = [
   '  --policy <file>          the policy the service runs (default: the shipped policy)',
   '  --audit-dir <dir>        where this command appends its audit records (default: $PHICACHE_HOME/audit)',
+  "  --key-state-refresh-ms <ms>  the service's keyStateRefreshMs (default 1000): rotation waits twice this plus 1 s",
+  '                           between publishing a version and promoting it, and before retiring one',
 ].join('\n');

@@ -80,7 +80,8 @@ export interface ReencryptOptions extends RotationCaller {
 
 export interface ReencryptPartition {
   readonly className: string;
-  readonly method: 'sweep' | 'expiry' | 'skipped';
+  /** `not-cached`: the policy lets nothing of the class be cached (no cap, no exception), so there is nothing to move. */
+  readonly method: 'sweep' | 'expiry' | 'skipped' | 'not-cached';
   readonly scanned: number;
   readonly reencrypted: number;
   readonly current: number;
@@ -280,6 +281,12 @@ export class KeyRotation {
       const base = { className, scanned: 0, reencrypted: 0, current: 0, gone: 0, unreadable: 0 };
       if (options.done?.includes(className)) {
         partitions.push({ ...base, method: 'skipped' });
+        continue;
+      }
+      const cached =
+        dataClass.cacheable || policy.exceptions.some((e) => e.className === className && e.allowCacheable);
+      if (!cached) {
+        partitions.push({ ...base, method: 'not-cached' });
         continue;
       }
       if (dataClass.maxTtlMs <= (options.expiryUnderMs ?? 0)) {

@@ -98,6 +98,8 @@ export const keysReencryptCommand: Command = {
       }
       for (const p of partitions) {
         if (p.method === 'skipped') lines.push(`  ${p.className}: skipped, finished in an earlier run`);
+        else if (p.method === 'not-cached')
+          lines.push(`  ${p.className}: not cached under the policy, nothing to move`);
         else if (p.method === 'expiry') {
           lines.push(
             `  ${p.className}: relies on expiry; every entry sealed before expires by ${p.allExpireBy}`,

@@ -286,7 +286,9 @@ export class KeyRotation {
       const cached =
         dataClass.cacheable || policy.exceptions.some((e) => e.className === className && e.allowCacheable);
       if (!cached) {
-        partitions.push({ ...base, method: 'not-cached' });
+        const partition = { ...base, method: 'not-cached' as const };
+        partitions.push(partition);
+        await options.onPartition?.(partition);
         continue;
       }
       if (dataClass.maxTtlMs <= (options.expiryUnderMs ?? 0)) {

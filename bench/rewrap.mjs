@@ -2,8 +2,9 @@
 // cost follows the number of data keys, not of entries ("within a factor of two for 1,000 and 1,000,000 entries").
 // Each size gets a redis-server of its own (started by this script on a free port, no persistence, no eviction),
 // is filled through PhiCache's public API, rotated (publish, wait for the fleet bound, promote), then rewrapped.
-// The rewrap finds the data key records with SCAN MATCH phc:k:*, and SCAN walks the whole keyspace whatever it
-// matches, so the walk alone is timed too: the report says which part grows with the entries.
+// The rewrap finds the data key records through the index every record is written into (a tag of the fleet's), so
+// its walk follows the data keys. For comparison the script also times a SCAN MATCH phc:k:* walk, which visits
+// every key of the instance whatever it matches: what finding the records would cost without the index.
 //
 // Run `npx tsc -p .` in the repository first: this script imports the built library from ../build.
 // Knobs (environment): BENCH_REWRAP_SIZES (default 1000,1000000), BENCH_TENANTS (default 10), BENCH_CONCURRENCY
@@ -86,7 +87,7 @@ async function fill(cache, entries) {
   return { ms: performance.now() - started, dropped };
 }
 
-/** The walk a rewrap makes to find the data key records, alone: SCAN MATCH phc:k:* COUNT 1000 over the keyspace. */
+/** A walk the rewrap does not make, for comparison: SCAN MATCH phc:k:* COUNT 1000 over the whole keyspace. */
 async function scanOnly(store) {
   const started = performance.now();
   let found = 0;
@@ -257,7 +258,7 @@ const out = [];
 out.push(
   `- Date ${startedAt.toISOString().slice(0, 19)}Z; 1-minute load average ${load.toFixed(2)} at the start; ${cpus().length} × ${cpus()[0]?.model.trim()}; Node ${process.version}.`,
   `- One redis-server per size, started by the script (no persistence, maxmemory 0, noeviction); class \`${CLASS}\`, ${TENANTS} tenants, values of ${JSON.stringify(VALUE).length} bytes of JSON written by ${CONCURRENCY} concurrent callers through \`PhiCache.set\`; a LocalKeyring; a real AuditTrail over a FileSink; \`keyStateRefreshMs\` ${KEY_STATE_REFRESH_MS} (rotation bound ${2 * KEY_STATE_REFRESH_MS + 1000} ms).`,
-  `- "rewrap" is \`cache.rotation.rewrap\` timed around the call, after \`rotation.rotate\` (median of ${ROUNDS} rotations, each rewrapping the same data key records; range in brackets); "SCAN walk" is the same \`SCAN MATCH phc:k:* COUNT 1000\` walk alone (median of ${ROUNDS}); "key service calls" is the time of the rewrap's key service calls summed (one per data key record, 16 at once; median over the rotations); "its audit record" is the write of its admin record (durable); "rewrap, nothing to do" is a second rewrap (walk and record reads, no key service call). After each rewrap 100 entries spread over the keyspace were read back by a new instance.`,
+  `- "rewrap" is \`cache.rotation.rewrap\` timed around the call, after \`rotation.rotate\` (median of ${ROUNDS} rotations, each rewrapping the same data key records; range in brackets); "SCAN walk" is a \`SCAN MATCH phc:k:* COUNT 1000\` walk over the keyspace, which the rewrap does not make (it lists the records through their index), timed for comparison (median of ${ROUNDS}); "key service calls" is the time of the rewrap's key service calls summed (one per data key record, 16 at once; median over the rotations); "its audit record" is the write of its admin record (durable); "rewrap, nothing to do" is a second rewrap (the index walk and record reads, no key service call). After each rewrap 100 entries spread over the keyspace were read back by a new instance.`,
   '',
   '| entries | keys in Redis | Redis memory | fill (load after) | data key records | rewrap | SCAN walk | walk, COUNT 10,000 | key service calls | its audit record | rewrap, nothing to do |',
   '| ------: | ------------: | -----------: | ----------------: | ---------------: | -----: | --------: | -----------------: | ----------------: | ---------------: | --------------------: |',

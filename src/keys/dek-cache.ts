@@ -128,21 +128,18 @@ export class DekCache {
 
   /** Drops and zeroes every key wrapped under a KEK version (a retired one): it must open nothing more here. */
   evictKid(kid: string): number {
-    let count = 0;
-    for (const [slot, dek] of [...this.#byId.entries()]) {
-      if (dek.kid === kid) {
-        this.#evict(slot, dek);
-        count += 1;
-      }
-    }
-    return count;
+    return this.#evictWhere((dek) => dek.kid === kid);
   }
 
   /** Drops and zeroes every key of a tenant (crypto-shredding of the in-memory copies). */
   evictTenant(tenant: string): number {
+    return this.#evictWhere((dek) => dek.tenant === tenant);
+  }
+
+  #evictWhere(matches: (dek: CachedDek) => boolean): number {
     let count = 0;
     for (const [slot, dek] of [...this.#byId.entries()]) {
-      if (dek.tenant === tenant) {
+      if (matches(dek)) {
         this.#evict(slot, dek);
         count += 1;
       }

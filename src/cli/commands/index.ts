@@ -2,6 +2,7 @@ import { auditExportCommand } from './audit-export.js';
 import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
+import { drillRotationCommand } from './drill-rotation.js';
 import { keysInitCommand } from './keys-init.js';
 import { policyLintCommand } from './policy-lint.js';
 import { ttlAuditCommand } from './ttl-audit.js';
@@ -18,4 +19,5 @@ export const commands: readonly Command[] = [
   ttlAuditCommand,
   verifyCommand,
   keysInitCommand,
+  drillRotationCommand,
 ];

@@ -180,6 +180,15 @@ function checkReport(report: DrillReport, kind: DrillStoreKind): void {
   const promote = report.steps.find((s) => s.step === 'rotate.promote')!;
   assert.ok(during.startedAt <= promote.at && promote.at <= during.endedAt);
 
+  // The stretches of the rotation cover the during phase, step by step.
+  assert.deepEqual(
+    report.duringSteps.map((d) => d.to),
+    ['rotate.wait', 'rotate.promote', 'rewrap.start', 'rewrap.done', 'reencrypt.done', 'phase.after'],
+  );
+  assert.equal(
+    report.duringSteps.reduce((n, d) => n + d.ops, 0),
+    during.ops,
+  );
   assert.ok(report.p99Ratio !== null && report.p99Ratio > 0);
   assert.equal(report.verdict.result, 'pass', report.verdict.reasons.join('; '));
   assert.deepEqual(report.verdict.reasons, []);

@@ -151,6 +151,11 @@ function render(report: DrillReport, out: string): string {
       `${p.name.padEnd(6)} ${p.seconds.toFixed(1).padStart(6)} s  ${String(p.throughputPerSecond).padStart(7)} ops/s  p50 ${p.p50Ms} ms  p99 ${p.p99Ms} ms  max ${p.maxMs} ms  hit rate ${p.hitRate === null ? '-' : `${(p.hitRate * 100).toFixed(1)}%`}  errors ${p.errors}  wrong values ${p.wrongValues}`,
     );
   }
+  for (const d of report.duringSteps) {
+    lines.push(
+      `  ${`${d.from} -> ${d.to}`.padEnd(34)} ${d.seconds.toFixed(1).padStart(6)} s  ${String(d.throughputPerSecond).padStart(7)} ops/s  p50 ${d.p50Ms} ms  p99 ${d.p99Ms} ms  max ${d.maxMs} ms`,
+    );
+  }
   lines.push(`p99 during / before: ${report.p99Ratio ?? '-'}`);
   for (const finding of report.verdict.findings) lines.push(`finding: ${finding}`);
   for (const reason of report.verdict.reasons) lines.push(`FAIL: ${reason}`);

@@ -107,6 +107,20 @@ export interface DrillReport {
     } | null;
   };
   readonly steps: readonly { step: StepMark['step']; at: string; sinceStartMs: number; detail?: string }[];
+  /**
+   * Latency within each stretch of the rotation (between consecutive steps), to show which step costs what: the
+   * wait for the fleet bound, the rewrap, the sweep, and the rest of the phase.
+   */
+  readonly duringSteps: readonly {
+    readonly from: StepMark['step'];
+    readonly to: StepMark['step'];
+    readonly seconds: number;
+    readonly ops: number;
+    readonly throughputPerSecond: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+  }[];
   /** p99 during the rotation over p99 before it; null when either phase had no operations. */
   readonly p99Ratio: number | null;
   readonly verdict: {
@@ -261,6 +275,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
       sinceStartMs: Math.round(s.sinceStartMs),
       ...(s.detail === undefined ? {} : { detail: s.detail }),
     })),
+    duringSteps: stretches(facts.steps, facts.recorder),
     p99Ratio,
     verdict: { result: reasons.length === 0 ? 'pass' : 'fail', reasons, findings },
   };
@@ -298,6 +313,39 @@ function phaseReport(
     wrongReasons: { ...counts.wrongReasons },
     lazyReencrypted: counts.lazyReencrypted,
   };
+}
+
+const STRETCH_ENDS: readonly StepMark['step'][] = [
+  'phase.during',
+  'rotate.wait',
+  'rotate.promote',
+  'rewrap.start',
+  'rewrap.done',
+  'reencrypt.done',
+  'rotation.failed',
+  'phase.after',
+];
+
+function stretches(steps: readonly StepMark[], recorder: LatencyRecorder): DrillReport['duringSteps'] {
+  const ends = steps.filter((s) => STRETCH_ENDS.includes(s.step));
+  const out: DrillReport['duringSteps'][number][] = [];
+  for (let i = 1; i < ends.length; i++) {
+    const from = ends[i - 1]!;
+    const to = ends[i]!;
+    const latency = recorder.summary(from.sinceStartMs, to.sinceStartMs);
+    const seconds = (to.sinceStartMs - from.sinceStartMs) / 1000;
+    out.push({
+      from: from.step,
+      to: to.step,
+      seconds: round(seconds, 3),
+      ops: latency.ops,
+      throughputPerSecond: seconds > 0 ? Math.round(latency.ops / seconds) : 0,
+      p50Ms: latency.p50Ms,
+      p99Ms: latency.p99Ms,
+      maxMs: latency.maxMs,
+    });
+  }
+  return out;
 }
 
 function versionReport(k: KekVersionState): KekVersionReport {

@@ -78,7 +78,7 @@ export function latencyChartSvg(
   parts.push(
     `<line x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${TOP + plotH}" stroke="#333"/>`,
     `<line x1="${LEFT}" x2="${LEFT + plotW}" y1="${TOP + plotH}" y2="${TOP + plotH}" stroke="#333"/>`,
-    `<text x="${LEFT + plotW / 2}" y="${H - 12}" font-size="11" text-anchor="middle">time since traffic started (s)</text>`,
+    `<text x="${LEFT + plotW / 2 + 60}" y="${H - 12}" font-size="11" text-anchor="middle">time since traffic started (s)</text>`,
     `<text x="16" y="${TOP + plotH / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 16 ${TOP + plotH / 2})">latency (ms)</text>`,
   );
 
@@ -108,14 +108,13 @@ export function latencyChartSvg(
     }
   }
 
-  // Legend.
-  const lx = LEFT + plotW - 150;
+  // Legend: below the plot, left of the axis title, where no step label or line can cover it.
+  const ly = H - 16;
   parts.push(
-    `<rect x="${lx}" y="${TOP + 4}" width="146" height="34" fill="#fff" fill-opacity="0.85" stroke="#ccc"/>`,
-    `<line x1="${lx + 8}" x2="${lx + 28}" y1="${TOP + 15}" y2="${TOP + 15}" stroke="#c0392b" stroke-width="2"/>`,
-    `<text x="${lx + 34}" y="${TOP + 19}" font-size="10">p99 latency per bucket</text>`,
-    `<line x1="${lx + 8}" x2="${lx + 28}" y1="${TOP + 29}" y2="${TOP + 29}" stroke="#1f5fa8" stroke-width="2"/>`,
-    `<text x="${lx + 34}" y="${TOP + 33}" font-size="10">p50 latency per bucket</text>`,
+    `<line x1="${LEFT}" x2="${LEFT + 20}" y1="${ly}" y2="${ly}" stroke="#c0392b" stroke-width="2"/>`,
+    `<text x="${LEFT + 26}" y="${ly + 4}" font-size="10">p99 per bucket</text>`,
+    `<line x1="${LEFT + 110}" x2="${LEFT + 130}" y1="${ly}" y2="${ly}" stroke="#1f5fa8" stroke-width="2"/>`,
+    `<text x="${LEFT + 136}" y="${ly + 4}" font-size="10">p50 per bucket</text>`,
   );
 
   return [

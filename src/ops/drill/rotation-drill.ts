@@ -75,14 +75,17 @@ export async function runRotationDrill(options: RotationDrillOptions): Promise<R
       : { hotEntriesPerCaller: options.hotEntriesPerCaller }),
   });
   const steps: StepMark[] = [];
-  const mark = (step: StepMark['step'], detail?: string) => {
+  /** Records a step and returns its time since the origin, so a phase boundary and its step are one instant. */
+  const mark = (step: StepMark['step'], detail?: string): number => {
+    const sinceStartMs = sinceOrigin();
     steps.push({
       step,
       at: Date.now(),
-      sinceStartMs: sinceOrigin(),
+      sinceStartMs,
       ...(detail === undefined ? {} : { detail }),
     });
     progress(`${step}${detail === undefined ? '' : ` ${detail}`}`);
+    return sinceStartMs;
   };
 
   let before: KeyListing | undefined;
@@ -91,8 +94,7 @@ export async function runRotationDrill(options: RotationDrillOptions): Promise<R
   workload.start();
   await sleep(Math.min(WARMUP_AT_MOST_MS, WARMUP * durationMs));
   workload.phase = 'before';
-  const boundaries: number[] = [sinceOrigin()];
-  mark('phase.before');
+  const boundaries: number[] = [mark('phase.before')];
   let rotated: { from: string; to: string } | undefined;
   let rewrap: RewrapReport | undefined;
   let reencrypt: ReencryptReport | undefined;
@@ -100,8 +102,7 @@ export async function runRotationDrill(options: RotationDrillOptions): Promise<R
   try {
     await sleep(BEFORE * durationMs);
     workload.phase = 'during';
-    boundaries.push(sinceOrigin());
-    mark('phase.during');
+    boundaries.push(mark('phase.during'));
     const duringStart = performance.now();
     // What the rotation starts from: the versions and the data key records the traffic so far has made.
     before = await cache.rotation.list();
@@ -134,15 +135,13 @@ export async function runRotationDrill(options: RotationDrillOptions): Promise<R
     }
     await sleep(DURING_AT_LEAST * durationMs - (performance.now() - duringStart));
     workload.phase = 'after';
-    boundaries.push(sinceOrigin());
-    mark('phase.after');
+    boundaries.push(mark('phase.after'));
     await sleep(AFTER * durationMs);
   } finally {
     await workload.stop();
   }
-  boundaries.push(sinceOrigin());
+  boundaries.push(mark('end'));
   const endedAt = Date.now();
-  mark('end');
   const after = await cache.rotation.list();
   if (before === undefined) {
     throw new PhiCacheError('ERR_INTERNAL', 'the drill ended before its rotation began');

@@ -198,6 +198,12 @@ function checkChart(svg: string): void {
   const elements = checkXml(svg);
   assert.equal(elements[0]!.name, 'svg');
   assert.equal(elements[0]!.attributes.xmlns, 'http://www.w3.org/2000/svg');
+  assert.match(
+    elements.find((e) => e.name === 'title')!.text,
+    /phicache drill rotation/,
+    'it has alternative text',
+  );
+  assert.match(elements.find((e) => e.name === 'desc')!.text, /before .* ops\/s/);
   const texts = elements.filter((e) => e.name === 'text').map((e) => e.text);
   for (const label of [
     'before the rotation',

@@ -7,7 +7,8 @@
 //   node bench/drill-rotation.mjs [standalone] [cluster]      (default: both, one after the other)
 // Knobs (environment): BENCH_DURATION (seconds, default 60), BENCH_CONCURRENCY (default 32),
 // BENCH_SWEEP_RATE (entries per second for the re-encryption sweep, default unlimited),
-// BENCH_REDIS_SERVER (default `redis-server` on the PATH; the Cluster uses the harness, which runs `redis-server`).
+// BENCH_REDIS_SERVER (default `redis-server` on the PATH; the Cluster uses the harness, which runs `redis-server`),
+// BENCH_OUT (the parent of the <store> directories, default bench/drill).
 
 import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
@@ -55,7 +56,7 @@ function drill(connection, out) {
 
 let worst = 0;
 for (const store of stores) {
-  const out = relative(process.cwd(), join(root, 'bench', 'drill', store));
+  const out = relative(process.cwd(), join(process.env.BENCH_OUT || join(root, 'bench', 'drill'), store));
   process.stderr.write(`\n== ${store}: load average ${loadavg()[0].toFixed(2)} at the start\n`);
   if (store === 'standalone') {
     const port = await freePort();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -48,5 +48,9 @@ describe('phicache drill rotation (CLI)', () => {
       assert.match(run.stderr, new RegExp(`${flag} must be an integer`));
     }
     assert.deepEqual(await readdir(home).then((names) => names.filter((n) => n === 'x')), [], 'nothing made');
+    await writeFile(join(home, 'a-file'), 'not a directory');
+    const notDir = await runCli(['drill', 'rotation', '--out', join(home, 'a-file')], env);
+    assert.equal(notDir.exitCode, 2);
+    assert.match(notDir.stderr, /--out .* cannot be made a directory \(EEXIST\)/);
   });
 });

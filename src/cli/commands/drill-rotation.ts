@@ -66,7 +66,15 @@ export const drillRotationCommand: Command = {
         : integerFlag(values['sweep-rate'], '--sweep-rate', 0, 1, 10_000_000);
     // Refused before anything runs: a rotation is real, and its evidence must not replace an earlier drill's.
     for (const file of [REPORT, CHART]) await refuseExisting(join(out, file));
-    await mkdir(out, { recursive: true });
+    try {
+      await mkdir(out, { recursive: true });
+    } catch (error) {
+      throw new PhiCacheError(
+        'ERR_CLI_USAGE',
+        `--out ${out} cannot be made a directory (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: error, hint: 'Give --out a directory this process may create and write.' },
+      );
+    }
 
     const opened = await openCacheFromFlags(values, 'phicache-drill');
     const progress = process.stderr.isTTY

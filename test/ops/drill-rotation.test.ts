@@ -1,47 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openAuditKeys } from '../../src/audit/audit-keys.js';
-import { AuditTrail } from '../../src/audit/audit-trail.js';
-import { FileSink } from '../../src/audit/sinks/file-sink.js';
-import { PhiCache } from '../../src/cache.js';
-import { LocalKeyring } from '../../src/keys/providers/local-keyring.js';
 import type { DrillReport, DrillStoreKind } from '../../src/ops/drill/drill-report.js';
 import { runRotationDrill } from '../../src/ops/drill/rotation-drill.js';
-import { loadDefaultPolicy } from '../../src/policy/default.js';
 import type { CacheStore } from '../../src/store/cache-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { nodeRedisCommands } from '../../src/store/redis/node-redis.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { type PrivateRedis, startRedis } from '../harness/redis.js';
+import { openDrillCache as openCache } from '../helpers/drill-cache.js';
 import { checkXml } from '../helpers/xml-check.js';
-
-/**
- * Short drills on real components: the local keyring in a temporary PHICACHE_HOME, the real audit trail on files,
- * the embedded store or a redis-server of its own. A small key state refresh keeps the fleet bound (and so the
- * drill) a few seconds long. Nothing here asserts on latency figures: only that they are there and consistent.
- */
-async function openCache(store: CacheStore): Promise<{ cache: PhiCache; auditDir: string }> {
-  const home = await mkdtemp(join(tmpdir(), 'phicache-drill-'));
-  const keys = await LocalKeyring.open({ home, env: {} });
-  const auditKeys = await openAuditKeys({
-    provider: await LocalKeyring.open({ home, env: {}, domain: 'audit' }),
-    home,
-  });
-  const auditDir = join(home, 'audit');
-  const audit = new AuditTrail({ keys: auditKeys, sinks: [new FileSink({ dir: auditDir })] });
-  const cache = await PhiCache.create({
-    service: 'drill-test',
-    policy: await loadDefaultPolicy(),
-    keys,
-    store,
-    audit,
-    keyStateRefreshMs: 100,
-  });
-  return { cache, auditDir };
-}
 
 async function auditText(dir: string): Promise<string> {
   let text = '';

@@ -2,6 +2,7 @@ import { auditExportCommand } from './audit-export.js';
 import { auditHashCommand } from './audit-hash.js';
 import { auditVerifyCommand } from './audit-verify.js';
 import type { Command } from './command.js';
+import { drillRotationCommand } from './drill-rotation.js';
 import { keysInitCommand } from './keys-init.js';
 import { keysListCommand } from './keys-list.js';
 import { keysReencryptCommand } from './keys-reencrypt.js';
@@ -28,4 +29,5 @@ export const commands: readonly Command[] = [
   keysRewrapCommand,
   keysReencryptCommand,
   keysRetireCommand,
+  drillRotationCommand,
 ];

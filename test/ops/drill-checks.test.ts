@@ -93,6 +93,7 @@ const listing = (active: string, keks: string[], dekRecords: Record<string, numb
     })),
   },
   dekRecords,
+  dataKeys: { active: 0, 'decrypt-only': 0 },
   settledAt: 0,
 });
 

@@ -38,6 +38,7 @@ export function checkedKeyProvider(
     ...kek,
     nameSecret: (options?: KeyCallOptions) =>
       withDeadline(provider.name, timeoutMs, (o) => provider.nameSecret(o), zero, options?.signal),
+    ...(provider.nameSecretKid === undefined ? {} : { nameSecretKid: () => provider.nameSecretKid!() }),
   };
 }
 

@@ -106,6 +106,12 @@ export interface KeyProvider extends KekProvider {
    * across rotations, so that key names (and the key hashes auditors search for) do not change.
    */
   nameSecret(options?: KeyCallOptions): Promise<Buffer>;
+  /**
+   * The KEK version the name secret is wrapped under, where a service may disable that version (a keyset's): a
+   * version that wraps it must stay enabled until a rewrapped keyset is deployed. Absent for the local keyring,
+   * which never disables a version.
+   */
+  nameSecretKid?(): string;
 }
 
 /**

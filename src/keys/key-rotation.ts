@@ -53,6 +53,8 @@ export interface KeyListing {
   readonly dataKeys: { readonly active: number; readonly 'decrypt-only': number };
   /** The instant every instance is known to have seen the states (their last change plus the refresh bound). */
   readonly settledAt: number;
+  /** The KEK version the keyset's name secret is wrapped under, for a keyset (see `Keyset.withNameSecretUnder`). */
+  readonly nameSecretKid?: string;
 }
 
 export interface RewrapReport {
@@ -109,6 +111,8 @@ export interface RetireReport {
 
 const MAX_NAMED = 1000;
 const REWRAP_CONCURRENCY = 16;
+/** Entries a sweep re-encrypts at once: a few round trips in flight, far from what the traffic itself keeps. */
+const SWEEP_CONCURRENCY = 8;
 
 /**
  * Rotation of the cache KEK and its data keys (DESIGN.md §4): publish, promote, rekey, rewrap, re-encrypt and a
@@ -145,12 +149,14 @@ export class KeyRotation {
     } catch {
       // The listing is still useful without the service's own view; `service` is simply absent.
     }
+    const nameSecretKid = this.#parts.provider.nameSecretKid?.();
     return {
       states,
       ...(service === undefined ? {} : { service }),
       dekRecords,
       dataKeys,
       settledAt: states.changedAt + this.boundMs,
+      ...(nameSecretKid === undefined ? {} : { nameSecretKid }),
     };
   }
 
@@ -271,7 +277,22 @@ export class KeyRotation {
     const started = performance.now();
     const states = await this.states();
     const owners = new Map<string, FoundDekRecord>();
-    for await (const record of dataKeys.records()) owners.set(record.id, record);
+    const listOwners = async () => {
+      for await (const record of dataKeys.records()) owners.set(record.id, record);
+    };
+    await listOwners();
+    // A data key made after the list (by traffic, or by this sweep's own re-sealing) is looked up by listing again,
+    // at most once a second: its entries are current, not unreadable.
+    let listedAt = performance.now();
+    const ownerOfEntry = async (raw: Buffer): Promise<FoundDekRecord | undefined> => {
+      const id = dekIdOf(raw);
+      if (id === undefined) return undefined;
+      if (!owners.has(id) && performance.now() - listedAt >= 1000) {
+        listedAt = performance.now();
+        await listOwners();
+      }
+      return owners.get(id);
+    };
     const partitions: ReencryptPartition[] = [];
     const interval = options.ratePerSecond === undefined ? 0 : 1000 / options.ratePerSecond;
     let next = performance.now();
@@ -299,6 +320,19 @@ export class KeyRotation {
         continue;
       }
       const partition = { ...base, method: 'sweep' as const };
+      const one = async (storeKey: string) => {
+        const raw = await store.get(storeKey);
+        const owner = raw === undefined ? undefined : await ownerOfEntry(raw);
+        const outcome: ReencryptOutcome =
+          raw === undefined
+            ? 'gone'
+            : owner === undefined
+              ? 'unreadable'
+              : await this.#parts.reencrypt(storeKey, owner, clock());
+        partition[outcome] += 1;
+        options.onProgress?.(scanned);
+      };
+      const inFlight = new Set<Promise<void>>();
       for await (const storeKey of store.scan(`phc:e:${className}:`)) {
         options.signal?.throwIfAborted();
         partition.scanned += 1;
@@ -308,17 +342,12 @@ export class KeyRotation {
           const sleep = next - performance.now();
           if (sleep > 1) await new Promise((resolve) => setTimeout(resolve, sleep));
         }
-        const raw = await store.get(storeKey);
-        const owner = raw === undefined ? undefined : ownerOf(raw, owners);
-        const outcome: ReencryptOutcome =
-          raw === undefined
-            ? 'gone'
-            : owner === undefined
-              ? 'unreadable'
-              : await this.#parts.reencrypt(storeKey, owner, clock());
-        partition[outcome === 'reencrypted' ? 'reencrypted' : outcome] += 1;
-        options.onProgress?.(scanned);
+        const step = one(storeKey);
+        inFlight.add(step);
+        step.finally(() => inFlight.delete(step)).catch(() => undefined);
+        if (inFlight.size >= SWEEP_CONCURRENCY) await Promise.race(inFlight);
       }
+      await Promise.all(inFlight);
       partitions.push(partition);
       await options.onPartition?.(partition);
     }
@@ -371,6 +400,23 @@ export class KeyRotation {
     }
     const seenBy = (version.decryptOnlyAt ?? version.publishedAt) + this.boundMs;
     const force = caller.force === true;
+    // Not even forced: every instance unwraps the name secret when it starts, so retiring (and then disabling) the
+    // version that wraps it would keep the whole service from starting, not just make some entries unreadable.
+    if (this.#parts.provider.nameSecretKid?.() === kid) {
+      const error = refused(
+        `the keyset in use wraps its name secret under ${kid}: write a rewrapped keyset (phicache keys rewrap --keyset-out <file>), deploy it to every instance, then retire ${kid} with that keyset`,
+      );
+      await this.#parts.audit.keyState(
+        'key.retire',
+        kid,
+        caller.principal,
+        { result: 'denied', code: error.code },
+        {
+          nameSecret: 1,
+        },
+      );
+      throw error;
+    }
     if (!force && (dependents.length > 0 || clock() < seenBy)) {
       const reason =
         dependents.length > 0
@@ -464,9 +510,9 @@ export class KeyRotation {
   }
 }
 
-function ownerOf(raw: Buffer, owners: ReadonlyMap<string, FoundDekRecord>): FoundDekRecord | undefined {
+function dekIdOf(raw: Buffer): string | undefined {
   try {
-    return owners.get(parseEnvelope(raw).header.dekId.toString('hex'));
+    return parseEnvelope(raw).header.dekId.toString('hex');
   } catch {
     return undefined;
   }

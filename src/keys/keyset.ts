@@ -239,6 +239,34 @@ export class Keyset {
     };
   }
 
+  /**
+   * The same keyset (same id, same secrets, so the same key names) with its name secret rewrapped under the cache
+   * KEK version `kid`: after a rotation, the file to deploy before the old version is disabled in the key service,
+   * since the name secret is unwrapped at every start. Never changes this keyset's own file (see `writeTo`).
+   */
+  async withNameSecretUnder(kid: string, options: KeysetOpenOptions = {}): Promise<Keyset> {
+    const { nameSecret } = this.#json.cache;
+    if (nameSecret.kid === kid) return this;
+    const provider = await openDomain('cache', this.#json.keks.cache, options);
+    try {
+      const secret = secretOf(nameSecret, contextOf('nameSecret', this.id));
+      const rewrapped = await provider.rewrapDataKey(secret.key, secret.context, {
+        kid,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const json = structuredClone(this.#json);
+      json.cache.nameSecret = wrappedJson(rewrapped);
+      return new Keyset(json);
+    } finally {
+      await provider.close?.();
+    }
+  }
+
+  /** The KEK version the name secret is wrapped under. */
+  get nameSecretKid(): string {
+    return this.#json.cache.nameSecret.kid;
+  }
+
   /** Writes the keyset as a new file; an existing file is never replaced (it may be the fleet's only copy). */
   async writeTo(path: string): Promise<void> {
     try {
@@ -311,6 +339,10 @@ class KeysetKeyProvider implements KeyProvider {
 
   nameSecret(options?: KeyCallOptions): Promise<Buffer> {
     return this.#kek.unwrapDataKey(this.#nameSecret.key, this.#nameSecret.context, options);
+  }
+
+  nameSecretKid(): string {
+    return this.#nameSecret.key.kid;
   }
 
   async close(): Promise<void> {

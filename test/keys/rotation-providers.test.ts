@@ -101,11 +101,11 @@ for (const service of [softHsm(), vault()]) {
     after(() => service.close());
 
     /** An instance of the service: its own key provider session and store connection, as a separate process has. */
-    const instance = async (store?: CacheStore) =>
+    const instance = async (keyset: Keyset = made.keyset, store?: CacheStore) =>
       PhiCache.create({
         service: 'rotation-test',
         policy: await loadDefaultPolicy(),
-        keys: await made.keyset.openCache(made.open),
+        keys: await keyset.openCache(made.open),
         store:
           store ??
           new RedisStore(await nodeRedisCommands(connectionOptions(await sharedRedis('plain'))), {
@@ -115,7 +115,7 @@ for (const service of [softHsm(), vault()]) {
         keyStateRefreshMs: REFRESH_MS,
       });
 
-    test('publish in the service, promote, rewrap; with the old version disabled in the service itself, a new instance reads every entry', async () => {
+    test('publish in the service, promote, rewrap, deploy the rewrapped keyset, retire; with the old version disabled in the service itself, a new instance reads every entry', async () => {
       const a = await instance();
       const b = await instance();
       try {
@@ -128,11 +128,35 @@ for (const service of [softHsm(), vault()]) {
         const rewrap = await b.rotation.rewrap(admin);
         assert.equal(rewrap.failed, 0);
         assert.ok(rewrap.rewrapped >= 1);
-        assert.equal((await a.rotation.list()).dekRecords[from] ?? 0, 0);
+        const listing = await a.rotation.list();
+        assert.equal(listing.dekRecords[from] ?? 0, 0);
+        assert.equal(
+          listing.nameSecretKid,
+          from,
+          'the keyset still wraps its name secret under the old version',
+        );
 
-        await service.disable(from);
-        const c = await instance();
+        // The keyset in use still needs the old version at every start: retiring it is refused, even forced.
+        await new Promise((resolve) => setTimeout(resolve, a.rotation.boundMs));
+        await assert.rejects(a.rotation.retire({ ...admin, force: true }, from), /wraps its name secret/);
+        const next = await made.keyset.withNameSecretUnder(to, made.open);
+        assert.equal(next.id, made.keyset.id, 'the same keyset: same key names, same audit key');
+        assert.equal(next.nameSecretKid, to);
+        const c = await instance(next);
         try {
+          await c.rotation.retire(admin, from);
+          await service.disable(from);
+          const store = new RedisStore(
+            await nodeRedisCommands(connectionOptions(await sharedRedis('plain'))),
+          );
+          try {
+            await assert.rejects(
+              instance(made.keyset, store),
+              'an instance on the old keyset cannot start any more',
+            );
+          } finally {
+            await store.close();
+          }
           for (let i = 0; i < 4; i += 1) {
             assert.deepEqual(await c.get(ref(`e${i}`), ada), { i }, 'read with the old version disabled');
           }

@@ -1,5 +1,6 @@
 import { PhiCacheError } from '../../errors.js';
 import { activeKid } from '../../keys/key-states.js';
+import { keysetFrom } from '../keyset-flag.js';
 import type { Command, CommandResult } from './command.js';
 import {
   endProgress,
@@ -14,32 +15,57 @@ export const keysRewrapCommand: Command = {
   name: ['keys', 'rewrap'],
   summary: 'Rewrap every data key record under the active KEK version (entries are not touched)',
   help: [
-    'Usage: phicache keys rewrap --redis <url> [connection flags] [--keyset <file>] [--json]',
+    'Usage: phicache keys rewrap --redis <url> [connection flags] [--keyset <file> [--keyset-out <file>]] [--json]',
     '',
     'After a rotation, rewraps each data key record still wrapped under an older KEK version: one key service',
     'call per data key, no entry read or written, so its cost follows the number of data keys (tenants × classes ×',
     'epochs), not of entries. A record that expired or was shredded meanwhile is counted as gone. Safe to run',
     'again: records already under the active version are counted as current and left alone.',
     '',
+    'A keyset also holds the name secret, wrapped under the cache KEK version it was made with, and every instance',
+    'unwraps it when it starts: --keyset-out <file> writes the same keyset (same id, same key names) with the name',
+    'secret rewrapped under the active version, to deploy before the old version is disabled in the key service.',
+    '',
     keysAdminHelp,
+    '  --keyset-out <file>      write the keyset with its name secret under the active version (a new file)',
     '',
     'Exit codes: 0 every record is under the active version, 1 some records did not rewrap (the key service',
     'refused or failed; the records still under older versions are listed; run it again), 2 could not run.',
   ].join('\n'),
-  options: keysAdminFlags,
+  options: { ...keysAdminFlags, 'keyset-out': { type: 'string' } },
   async handler(values, positionals): Promise<CommandResult> {
     noPositionals('keys rewrap', positionals);
+    const keysetOut = values['keyset-out'];
+    if (keysetOut !== undefined && values.keyset === undefined) {
+      throw new PhiCacheError('ERR_CLI_USAGE', '--keyset-out needs --keyset: the keyset to rewrap');
+    }
     return withAdminCache(values, 'keys rewrap', async ({ opened, caller }) => {
       const rotation = opened.cache.rotation;
       const progress = stderrProgress('rewrapped');
       try {
         const report = await rotation.rewrap(caller, progress);
         endProgress(progress);
-        const text = [
+        const lines = [
           `rewrap under ${report.kid}: ${report.found} data key records found, ${report.rewrapped} rewrapped, ${report.current} already current, ${report.gone} gone, ${report.failed} failed`,
           `${report.ms} ms`,
-        ].join('\n');
-        return { exitCode: 0, data: { ok: true, ...report }, text };
+        ];
+        const keyset = await keysetFrom(values.keyset);
+        let keysetWritten: string | undefined;
+        if (keyset !== undefined && keyset.nameSecretKid !== report.kid) {
+          if (typeof keysetOut === 'string') {
+            await (await keyset.withNameSecretUnder(report.kid)).writeTo(keysetOut);
+            keysetWritten = keysetOut;
+            lines.push(
+              `keyset ${keyset.id} with its name secret under ${report.kid} written to ${keysetOut}: deploy it to every instance before ${keyset.nameSecretKid} is retired or disabled`,
+            );
+          } else {
+            lines.push(
+              `note: the keyset's name secret is still wrapped under ${keyset.nameSecretKid}; write a rewrapped keyset with --keyset-out <file> and deploy it before that version is retired or disabled`,
+            );
+          }
+        }
+        const data = { ok: true, ...report, ...(keysetWritten === undefined ? {} : { keysetWritten }) };
+        return { exitCode: 0, data, text: lines.join('\n') };
       } catch (error) {
         endProgress(progress);
         // The library audits a partial rewrap and then throws ERR_KEY_STATE with the counts in its message. The

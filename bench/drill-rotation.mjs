@@ -1,4 +1,4 @@
-// The KEK rotation drill as the issue asks for its evidence: `phicache drill rotation` against a standalone
+// The KEK rotation drill as an auditor asks for its evidence: `phicache drill rotation` against a standalone
 // redis-server and against a 6-node Redis Cluster (3 masters, 3 replicas), each started here on free ports without
 // persistence and stopped at the end. The CLI writes report.json and latency.svg into bench/drill/<store>/ and
 // refuses to overwrite them: move an earlier run away first.

@@ -1,4 +1,4 @@
-// Rewrap after a KEK rotation, for a small and a large cache with the same data keys: the acceptance is that its
+// Rewrap after a KEK rotation, for a small and a large cache with the same data keys: the target is that its
 // cost follows the number of data keys, not of entries ("within a factor of two for 1,000 and 1,000,000 entries").
 // Each size gets a redis-server of its own (started by this script on a free port, no persistence, no eviction),
 // is filled through PhiCache's public API, rotated (publish, wait for the fleet bound, promote), then rewrapped.

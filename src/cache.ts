@@ -665,7 +665,7 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     // Sealed under an older data key (a rekey or a promoted KEK version since): moved to the current one in the
     // background, so that the old key is needed by fewer entries with every read.
     if (!this.#dataKeys.isCurrent(dek))
-      this.#reencryptSoon(storeKey, raw, payload, ctx.tenant, dataClass.name);
+      this.#reencryptSoon(storeKey, raw, payload, ctx.tenant, dataClass.name, entry.binding);
     await this.#record('get', op, dek, { result: 'hit' });
     return payload.v;
   }
@@ -676,10 +676,10 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
     payload: SealedPayload,
     tenant: string,
     className: string,
+    binding: PreparedBinding,
   ): void {
     if (this.#resealing.has(storeKey) || this.#resealing.size >= RESEALS_IN_FLIGHT) return;
     this.#resealing.add(storeKey);
-    const binding = PreparedBinding.of({ tenant, className, storeKey });
     this.#reseal(storeKey, raw, payload, tenant, className, binding)
       .then((outcome) => {
         if (outcome === 'reencrypted') this.emit('reencrypted', { className });
@@ -691,7 +691,8 @@ export class PhiCache extends EventEmitter<PhiCacheEvents> {
   /**
    * Seals an entry's payload again under the current data key, with the same expiry, creation time and tags, and
    * swaps it in only if the store still holds the bytes that were read: a newer write, a delete or a purge in
-   * between wins. Not an access (nothing reaches a caller), so it is counted by the sweep's admin record.
+   * between wins. Not an access (nothing reaches a caller), so it has no audit record of its own: reads re-encrypt
+   * one by one (the `reencrypted` event counts them), and the sweep's admin record counts what it moved.
    */
   async #reseal(
     storeKey: string,

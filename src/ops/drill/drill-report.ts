@@ -34,16 +34,20 @@ export interface StepMark {
   readonly detail?: string;
 }
 
-export interface PhaseReport {
-  readonly name: DrillPhase;
-  readonly startedAt: string;
-  readonly endedAt: string;
+/** Throughput and latency of a stretch of the drill: a phase, or a step of the rotation. */
+export interface LatencySummary {
   readonly seconds: number;
   readonly ops: number;
   readonly throughputPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+}
+
+export interface PhaseReport extends LatencySummary {
+  readonly name: DrillPhase;
+  readonly startedAt: string;
+  readonly endedAt: string;
   /** Hits over reads (get and getOrSet); null without reads. */
   readonly hitRate: number | null;
   readonly reads: number;
@@ -111,16 +115,10 @@ export interface DrillReport {
    * Latency within each stretch of the rotation (between consecutive steps), to show which step costs what: the
    * wait for the fleet bound, the rewrap, the sweep, and the rest of the phase.
    */
-  readonly duringSteps: readonly {
+  readonly duringSteps: readonly (LatencySummary & {
     readonly from: StepMark['step'];
     readonly to: StepMark['step'];
-    readonly seconds: number;
-    readonly ops: number;
-    readonly throughputPerSecond: number;
-    readonly p50Ms: number;
-    readonly p99Ms: number;
-    readonly maxMs: number;
-  }[];
+  })[];
   /** p99 during the rotation over p99 before it; null when either phase had no operations. */
   readonly p99Ratio: number | null;
   readonly verdict: {

@@ -209,7 +209,7 @@ export class KeyRotation {
   }
 
   /**
-   * Rewraps every data key record under the active KEK version (or `kid`): one key service call per data key, no
+   * Rewraps every data key record under the active KEK version: one key service call per data key, no
    * entry touched. A record changed meanwhile (expired, shredded) is left alone and counted as gone.
    */
   async rewrap(caller: RotationCaller, onProgress?: (done: number) => void): Promise<RewrapReport> {
@@ -385,12 +385,9 @@ export class KeyRotation {
   async retire(caller: RotationCaller & { readonly force?: boolean }, kid: string): Promise<RetireReport> {
     const { dataKeys, store, clock, board } = this.#parts;
     const states = await board.refresh();
-    const version = versionOf(states, kid);
-    if (version === undefined) throw refused(`KEK version ${kid} is not known`);
-    if (version.state === 'active') {
-      throw refused(`KEK version ${kid} is active: promote another version first (phicache keys rotate)`);
-    }
-    if (version.state === 'retired') throw refused(`KEK version ${kid} is already retired`);
+    // The state rules first, as the change itself applies them (an unknown, active or retired version), before a scan.
+    retire(states, kid, clock(), false);
+    const version = versionOf(states, kid)!;
     const dependents: FoundDekRecord[] = [];
     let lastExpiry = 0;
     for await (const record of dataKeys.records()) {

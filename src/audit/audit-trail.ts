@@ -435,43 +435,52 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       return;
     }
     const firstSeq = state.seq + 1;
-    const delivery = this.#deliver({
-      chain: this.chain,
-      stream: state.stream,
-      firstSeq,
-      lastSeq: seq,
-      text,
-      level: state.level,
-      syncWithinMs: this.#syncEveryMs,
-      newSegment: state.newSegment || outage !== undefined,
-    });
+    const committed = () => {
+      state.seq = seq;
+      state.head = head;
+      state.lastTs = lastTs;
+      state.newSegment = false;
+      if (outage !== undefined && state.outage === outage) {
+        // Refusals counted while this batch was in flight belong to an outage the record did not cover.
+        const later = outage.refused - refusedSealed;
+        state.outage = later > 0 ? { from: now, cause: outage.cause, refused: later } : undefined;
+      }
+      state.sinceCheckpoint += seq - firstSeq + 1;
+      if (batch.pending !== undefined && this.#deadlines.finish(batch.pending)) batch.resolve();
+      if (state.sinceCheckpoint >= this.#everyRecords) {
+        // Counted from now: a checkpoint still waiting for the disk must not be asked for again per batch.
+        state.sinceCheckpoint = 0;
+        this.#checkpointSoon(state);
+      }
+    };
+    let delivery: Promise<void> | undefined;
+    try {
+      delivery = this.#deliver({
+        chain: this.chain,
+        stream: state.stream,
+        firstSeq,
+        lastSeq: seq,
+        text,
+        level: state.level,
+        syncWithinMs: this.#syncEveryMs,
+        newSegment: state.newSegment || outage !== undefined,
+      });
+    } catch (error) {
+      delivery = Promise.reject(error);
+    }
+    // Taken at its level before the sink returned (a file sink's `written` batch): the head moves now, and the
+    // callers are answered without a round of promises, which is most of what a lone caller's record costs.
+    if (delivery === undefined) {
+      committed();
+      return;
+    }
     state.flushing = delivery
-      .then(
-        () => {
-          state.seq = seq;
-          state.head = head;
-          state.lastTs = lastTs;
-          state.newSegment = false;
-          if (outage !== undefined && state.outage === outage) {
-            // Refusals counted while this batch was in flight belong to an outage the record did not cover.
-            const later = outage.refused - refusedSealed;
-            state.outage = later > 0 ? { from: now, cause: outage.cause, refused: later } : undefined;
-          }
-          state.sinceCheckpoint += seq - firstSeq + 1;
-          if (batch.pending !== undefined && this.#deadlines.finish(batch.pending)) batch.resolve();
-          if (state.sinceCheckpoint >= this.#everyRecords) {
-            // Counted from now: a checkpoint still waiting for the disk must not be asked for again per batch.
-            state.sinceCheckpoint = 0;
-            this.#checkpointSoon(state);
-          }
-        },
-        (cause: unknown) => {
-          if (batch.pending === undefined || !this.#deadlines.finish(batch.pending)) return;
-          this.#beginOutage(state, cause, this.#ready ? batch.events.length : 0);
-          const message = `no durable audit sink took ${state.stream} records ${firstSeq}-${seq}`;
-          batch.reject(new PhiCacheError('ERR_AUDIT_UNAVAILABLE', message, { cause }));
-        },
-      )
+      .then(committed, (cause: unknown) => {
+        if (batch.pending === undefined || !this.#deadlines.finish(batch.pending)) return;
+        this.#beginOutage(state, cause, this.#ready ? batch.events.length : 0);
+        const message = `no durable audit sink took ${state.stream} records ${firstSeq}-${seq}`;
+        batch.reject(new PhiCacheError('ERR_AUDIT_UNAVAILABLE', message, { cause }));
+      })
       .then(() => {
         state.flushing = undefined;
         if (state.queued !== undefined) this.#flush(state);
@@ -491,17 +500,24 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     return this.#macKey;
   }
 
-  /** Hands a batch to every sink; resolves when a durable sink has it, rejects when no durable sink can. */
-  #deliver(batch: RecordBatch): Promise<void> {
+  /**
+   * Hands a batch to every sink; resolves when a durable sink has it, rejects when no durable sink can. Undefined
+   * when the only sink took the batch at its level before returning.
+   */
+  #deliver(batch: RecordBatch): Promise<void> | undefined {
     const sinks = this.#sinks;
     if (sinks.length === 1) {
       const sink = sinks[0]!;
-      return sink.appendBatch(batch).catch((cause: unknown) => {
+      return sink.appendBatch(batch)?.catch((cause: unknown) => {
         this.emit('sink-error', { sink: sink.name, stream: batch.stream, seq: batch.firstSeq, cause });
         throw cause;
       });
     }
-    return this.#anyDurable(batch.stream, batch.firstSeq, (sink) => sink.appendBatch(batch));
+    return this.#anyDurable(
+      batch.stream,
+      batch.firstSeq,
+      (sink) => sink.appendBatch(batch) ?? Promise.resolve(),
+    );
   }
 
   #anyDurable(stream: AuditStream, seq: number, append: (sink: RecordSink) => Promise<void>): Promise<void> {

@@ -14,6 +14,8 @@ export class RecordLineWriter {
   readonly #stream: AuditStream;
   readonly #chainField: string;
   readonly #streamField: string;
+  /** The quoted text of strings that recur record after record (service, principal, tenant, class, kid, ...). */
+  readonly #quoted = new Map<string, string>();
 
   constructor(chain: string, stream: AuditStream) {
     this.#chain = chain;
@@ -62,21 +64,36 @@ export class RecordLineWriter {
         const decisionText =
           decision === null
             ? 'null'
-            : `{"effect":${JSON.stringify(decision.effect)},"rule":${JSON.stringify(decision.rule)}}`;
+            : `{"effect":${this.#quote(decision.effect)},"rule":${this.#quote(decision.rule)}}`;
         const outcomeText =
           `{${code === undefined ? '' : `"code":${JSON.stringify(code)},`}` +
-          `${count === undefined ? '' : `"count":${count as number},`}"result":${JSON.stringify(outcome.result)}}`;
+          `${count === undefined ? '' : `"count":${count as number},`}"result":${this.#quote(outcome.result as string)}}`;
         return (
-          `{"action":${JSON.stringify(event.action)},"actor":{"principal":${quote(actor.principal)},` +
-          `"service":${quote(actor.service)}}${this.#chainField},"class":${quote(event.class)},` +
-          `"decision":${decisionText},"dek":${quote(event.dek)},"key":${quote(event.key)},` +
-          `"kid":${quote(event.kid)},"mk":${mk},"outcome":${outcomeText},"prev":"${prev}",` +
-          `"purpose":${quote(event.purpose)},"seq":${seq}${this.#streamField}${JSON.stringify(event.tenant)},` +
+          `{"action":${this.#quote(event.action)},"actor":{"principal":${this.#quote(actor.principal)},` +
+          `"service":${this.#quote(actor.service)}}${this.#chainField},"class":${this.#quote(event.class)},` +
+          `"decision":${decisionText},"dek":${this.#quote(event.dek)},"key":${quote(event.key)},` +
+          `"kid":${this.#quote(event.kid)},"mk":${mk},"outcome":${outcomeText},"prev":"${prev}",` +
+          `"purpose":${this.#quote(event.purpose)},"seq":${seq}${this.#streamField}${this.#quote(event.tenant)},` +
           `"ts":"${ts}","v":1}`
         );
       }
     }
     return canonicalJson(this.#bodyObject(event, seq, mk, prev, ts));
+  }
+
+  /**
+   * A string as JSON text, remembered: most fields take a few values over and over, and a map lookup costs less
+   * than serializing. The map is emptied when it holds 1,024, so names that never recur cannot make it grow.
+   */
+  #quote(text: string | null): string {
+    if (text === null) return 'null';
+    let quoted = this.#quoted.get(text);
+    if (quoted === undefined) {
+      if (this.#quoted.size >= 1024) this.#quoted.clear();
+      quoted = JSON.stringify(text);
+      this.#quoted.set(text, quoted);
+    }
+    return quoted;
   }
 
   /** The body as an object, for the generic serializer: the same fields the fast path writes, and `detail`. */

@@ -44,9 +44,10 @@ export class AppendFile {
 
   /**
    * Appends `text` and answers at `level`: `written` once write(2) returned (an fdatasync follows within
-   * `syncWithinMs`), `durable` after an fdatasync that started after the write. On failure the bytes are cut off.
+   * `syncWithinMs`), which is before this returns, so it returns undefined; `durable` after an fdatasync that
+   * started after the write. On failure the bytes are cut off and the promise rejects.
    */
-  append(text: string, level: 'durable' | 'written', syncWithinMs: number): Promise<void> {
+  append(text: string, level: 'durable' | 'written', syncWithinMs: number): Promise<void> | undefined {
     try {
       this.#repair();
       const bytes = Buffer.from(text);
@@ -63,14 +64,14 @@ export class AppendFile {
       // the append itself starts the sync once the bound has passed.
       if (this.#syncing === undefined && performance.now() - this.#lastSyncAt >= syncWithinMs) {
         this.sync().catch(() => undefined);
-        return Promise.resolve();
+        return undefined;
       }
       this.#timer ??= setTimeout(() => {
         this.#timer = undefined;
         // A failed background sync is tried again by the next one; a checkpoint waits for one that succeeds.
         this.sync().catch(() => undefined);
       }, syncWithinMs);
-      return Promise.resolve();
+      return undefined;
     }
     const upTo = this.#size;
     const cuts = this.#cuts;

@@ -69,7 +69,7 @@ export class FileSink implements RecordSink {
     this.#clock = options.clock ?? Date.now;
   }
 
-  appendBatch(batch: RecordBatch): Promise<void> {
+  appendBatch(batch: RecordBatch): Promise<void> | undefined {
     const key = `${batch.chain}/${batch.stream}`;
     let slot = this.#records.get(key);
     try {

@@ -22,12 +22,14 @@ export interface RecordBatch {
  * Where chained records and checkpoints go. A sink receives the batches of one chain and stream in order, one at a
  * time, and resolves each once it holds the batch at the batch's level (a collector's acknowledgement counts as
  * durable when `durable` is true). A sink that rejects a batch must not keep any of it: the trail will hand the
- * same sequence numbers again in a later batch. Checkpoints are always durable when they resolve.
+ * same sequence numbers again in a later batch. A sink that took a batch at its level before returning (a file
+ * sink's `written` batch, handed to the operating system by write(2)) may return undefined instead of a settled
+ * promise: the trail then answers the batch's callers at once. Checkpoints are always durable when they resolve.
  */
 export interface RecordSink {
   readonly name: string;
   readonly durable: boolean;
-  appendBatch(batch: RecordBatch): Promise<void>;
+  appendBatch(batch: RecordBatch): Promise<void> | undefined;
   appendCheckpoint(checkpoint: Checkpoint, line: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -21,18 +21,23 @@ export class CacheAuditor {
     this.#policy = policy;
   }
 
-  async record(facts: CacheFacts): Promise<void> {
+  record(facts: CacheFacts): Promise<void> {
     const { className } = facts;
     // An undeclared class name is caller input and may hold anything; the rule id POL-CLASS-01 says enough.
     const declared = className !== null && this.#policy.dataClass(className) !== undefined ? className : null;
     const event = auditEventOf(facts, this.#service, this.#clock(), declared);
+    let written: Promise<void>;
     try {
-      await this.#sink.write(event);
+      written = this.#sink.write(event);
     } catch (cause) {
+      written = Promise.reject(cause);
+    }
+    // Without an async function around it: one derived promise, and the error is typed only when there is one.
+    return written.then(undefined, (cause: unknown) => {
       throw new PhiCacheError('ERR_AUDIT_UNAVAILABLE', `the audit sink failed to record ${facts.action}`, {
         cause,
       });
-    }
+    });
   }
 
   /** Which policy this instance enforces is evidence too: its digest goes to the admin stream at start. */

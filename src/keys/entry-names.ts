@@ -45,14 +45,28 @@ export interface EntryNames {
   readonly binding: PreparedBinding;
 }
 
+/** One remembered entry: the parts it was named from, and its names. */
+interface Named {
+  readonly tenant: string;
+  readonly className: string;
+  readonly resource: string;
+  readonly user: string | undefined;
+  readonly session: string | undefined;
+  readonly names: EntryNames;
+}
+
+/** Entries remembered under one id (the same id in other tenants, classes, resources or scopes). */
+const SAME_ID_HELD = 8;
+
 /**
  * The names of hot entries, remembered whole. Each name is an HMAC memoized by TenantNames already, but an operation
  * asked for three or four of them, and each memo lookup builds and hashes a string of its own; one lookup here
  * replaces them, and the envelope binding is encoded once per entry rather than per seal and open. Bounded like
- * every memo (CLOCK), and keyed by length-prefixed parts so that no two entries share a slot.
+ * every memo (CLOCK). Looked up by the entry's id alone, the part that tells entries apart, and then by comparing
+ * the other parts: building and hashing one string of every part cost more than the rest of the lookup.
  */
 export class EntryNameMemo {
-  readonly #memo: Lru<string, EntryNames>;
+  readonly #memo: Lru<string, Named[]>;
 
   constructor(maxEntries: number) {
     this.#memo = new Lru(maxEntries);
@@ -68,28 +82,39 @@ export class EntryNameMemo {
   ): EntryNames {
     const user = dataClass.scope.includes('user') ? scope.user : undefined;
     const session = dataClass.scope.includes('session') ? scope.session : undefined;
-    const slot = `${tenant.length}:${tenant}${dataClass.name.length}:${dataClass.name}${resource.length}:${resource}${id.length}:${id}${part(user)}${part(session)}`;
-    const known = this.#memo.get(slot);
-    if (known !== undefined) return known;
+    const className = dataClass.name;
+    const held = this.#memo.get(id);
+    if (held !== undefined) {
+      for (const named of held) {
+        if (
+          named.tenant === tenant &&
+          named.className === className &&
+          named.resource === resource &&
+          named.user === user &&
+          named.session === session
+        )
+          return named.names;
+      }
+    }
     const storeKey = entryKey(names, dataClass, resource, id, scope);
     const baseTags = Object.freeze([names.tenantTag, ...scopeTags(names, dataClass, scope)]);
     const made: EntryNames = Object.freeze({
-      reference: names.reference(dataClass.name, resource, id),
+      reference: names.reference(className, resource, id),
       storeKey,
       baseTags,
       purgeNames: Object.freeze([...baseTags, storeKey]),
-      binding: PreparedBinding.of({ tenant, className: dataClass.name, storeKey }),
+      binding: PreparedBinding.of({ tenant, className, storeKey }),
     });
-    this.#memo.set(slot, made);
+    const named: Named = { tenant, className, resource, user, session, names: made };
+    if (held === undefined) this.#memo.set(id, [named]);
+    else {
+      if (held.length >= SAME_ID_HELD) held.shift();
+      held.push(named);
+    }
     return made;
   }
 
   clear(): void {
     this.#memo.clear();
   }
-}
-
-/** An optional scope part in a memo slot: absent and empty are different parts. */
-function part(value: string | undefined): string {
-  return value === undefined ? '-' : `${value.length}:${value}`;
 }

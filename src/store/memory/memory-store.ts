@@ -27,6 +27,8 @@ interface Entry {
   readonly tags: readonly string[];
   readonly bytes: number;
   readonly keyRecord: boolean;
+  /** Read since eviction last passed it: it gets a second chance (see #write). */
+  used: boolean;
 }
 
 export interface MemoryStoreStats {
@@ -59,7 +61,7 @@ export class MemoryStore implements CacheStore {
   readonly #maxKeyRecords: number;
   readonly #maxEntryBytes: number;
   readonly #clock: () => number;
-  /** Map order is least recently used first. */
+  /** Map order is oldest first: inserted, or given a second chance, longest ago. */
   readonly #entries = new Map<string, Entry>();
   readonly #keyRecords = new Map<string, Entry>();
   readonly #tags = new Map<string, Set<string>>();
@@ -104,10 +106,7 @@ export class MemoryStore implements CacheStore {
   async get(key: string): Promise<Buffer | undefined> {
     const entry = this.#live(key);
     if (entry === undefined) return undefined;
-    if (!entry.keyRecord) {
-      this.#entries.delete(key);
-      this.#entries.set(key, entry);
-    }
+    entry.used = true;
     return entry.value;
   }
 
@@ -238,7 +237,14 @@ export class MemoryStore implements CacheStore {
     // A copy in its own memory: a slice of Node's shared pool would keep a whole 8 KiB slab alive per entry.
     const copy = Buffer.allocUnsafeSlow(value.length);
     value.copy(copy);
-    const entry: Entry = { value: copy, expiresAt: this.#clock() + options.ttlMs, tags, bytes, keyRecord };
+    const entry: Entry = {
+      value: copy,
+      expiresAt: this.#clock() + options.ttlMs,
+      tags,
+      bytes,
+      keyRecord,
+      used: false,
+    };
     // An overwrite with the same tags (the usual one) leaves the key in its tag sets rather than out and back in.
     const retagged = previous === undefined || !sameTags(previous.tags, tags);
     if (previous !== undefined) this.#remove(key, previous, retagged);
@@ -257,13 +263,19 @@ export class MemoryStore implements CacheStore {
       }
     }
     this.#expiry.set(key, entry.expiresAt);
-    // Only entries are evicted; the room check above keeps key records alone within maxBytes, so this ends.
+    // Only entries are evicted; the room check above keeps key records alone within maxBytes, so this ends. The
+    // order is CLOCK (second chance), as in runtime/lru.ts: a read only sets a flag, and eviction moves each read
+    // entry it passes to the end, so every read does not have to move its key (a Map delete and set).
     while (
       (this.#bytes > this.#maxBytes || this.#entries.size > this.#maxEntries) &&
       this.#entries.size > 0
     ) {
       const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];
-      this.#remove(oldestKey, oldest);
+      if (oldest.used) {
+        oldest.used = false;
+        this.#entries.delete(oldestKey);
+        this.#entries.set(oldestKey, oldest);
+      } else this.#remove(oldestKey, oldest);
     }
   }
 

@@ -1,4 +1,5 @@
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
@@ -14,18 +15,16 @@ export interface WriterLock {
 
 /** The lock of a chain directory, or undefined when there is none; an unreadable lock (torn by a crash) is `'torn'`. */
 export async function readWriterLock(chainDir: string): Promise<WriterLock | 'torn' | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(chainDir, WRITER_LOCK_FILE), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readIfThere(join(chainDir, WRITER_LOCK_FILE));
+  return text === undefined ? undefined : parseWriterLock(text);
+}
+
+function parseWriterLock(text: string): WriterLock | 'torn' {
   try {
     const lock = JSON.parse(text) as WriterLock;
     if (Number.isSafeInteger(lock.pid) && typeof lock.host === 'string') return lock;
   } catch {
-    // Torn while it was written: nobody can hold it.
+    // Torn: a lock written by a process that crashed before it was whole (locks are linked in whole since).
   }
   return 'torn';
 }
@@ -48,35 +47,74 @@ export function isOrphanLock(lock: WriterLock | 'torn' | undefined): boolean {
 }
 
 /**
- * Takes the chain's lock for this process: created with O_EXCL, or taken over from a writer that is gone. A lock of
- * a live process on this host (this one included: another trail of this process) refuses with ERR_AUDIT_CHAIN_BUSY.
+ * Takes the chain's lock for this process, or takes it over from a writer that is gone. A lock of a live process on
+ * this host (this one included: another trail of this process) refuses with ERR_AUDIT_CHAIN_BUSY.
+ *
+ * The lock is written whole under a name of its own and then linked into place, so it appears complete or not at
+ * all: a reader never finds a live writer's lock half written and takes it for a torn one. A dead writer's lock is
+ * replaced by one taker only: the one that creates the takeover mark named after that very lock's text. It checks
+ * that the lock is still the one it judged dead and renames its own over it, so the name is never empty and a live
+ * lock is never replaced. A mark left by a taker that crashed half way is cleared by the next one; two takers
+ * clearing one at the same moment is the race that remains.
  */
 export async function acquireWriterLock(chainDir: string, chain: string, now: number): Promise<void> {
   const path = join(chainDir, WRITER_LOCK_FILE);
   const mine: WriterLock = { pid: process.pid, host: hostname(), startedAt: new Date(now).toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(path, `${JSON.stringify(mine)}\n`, { flag: 'wx', mode: 0o600 });
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  const text = `${JSON.stringify(mine)}\n`;
+  const draft = join(chainDir, `${WRITER_LOCK_FILE}.${process.pid}.${randomUUID()}`);
+  await writeFile(draft, text, { flag: 'wx', mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(draft, path);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const seen = await readIfThere(path);
+      if (seen === undefined) continue;
+      const held = parseWriterLock(seen);
+      if (lockHolderAlive(held)) {
+        const holder = held as WriterLock;
+        throw new PhiCacheError(
+          'ERR_AUDIT_CHAIN_BUSY',
+          `audit chain ${chain} is held by process ${holder.pid} on this host since ${holder.startedAt}`,
+        );
+      }
+      const mark = `${path}.takeover.${createHash('sha256').update(seen).digest('hex').slice(0, 32)}`;
+      try {
+        await writeFile(mark, text, { flag: 'wx', mode: 0o600 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const marker = await readIfThere(mark);
+        if (marker !== undefined && lockHolderAlive(parseWriterLock(marker))) break;
+        await unlink(mark).catch(() => undefined);
+        continue;
+      }
+      try {
+        if ((await readIfThere(path)) !== seen) continue;
+        await rename(draft, path);
+        return;
+      } finally {
+        await unlink(mark).catch(() => undefined);
+      }
     }
-    const held = await readWriterLock(chainDir);
-    if (lockHolderAlive(held)) {
-      const holder = held as WriterLock;
-      throw new PhiCacheError(
-        'ERR_AUDIT_CHAIN_BUSY',
-        `audit chain ${chain} is held by process ${holder.pid} on this host since ${holder.startedAt}`,
-      );
-    }
-    await unlink(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
+  } finally {
+    await unlink(draft).catch(() => undefined);
   }
   throw new PhiCacheError(
     'ERR_AUDIT_CHAIN_BUSY',
     `audit chain ${chain} is being taken up by another process`,
   );
+}
+
+async function readIfThere(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /** Removes the lock if this process holds it. */

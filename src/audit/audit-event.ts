@@ -5,6 +5,9 @@
 
 export type AuditStream = 'access' | 'admin';
 
+/** Every stream of a chain, in the order they are opened, checkpointed and closed. */
+export const STREAMS: readonly AuditStream[] = ['access', 'admin'];
+
 export type AuditAction =
   | 'get'
   | 'set'

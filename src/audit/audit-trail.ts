@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import { DeadlineTracker, type Pending } from '../runtime/deadlines.js';
-import type { AuditEvent, AuditStream } from './audit-event.js';
+import { type AuditEvent, type AuditStream, STREAMS } from './audit-event.js';
 import { type AuditKeys, MAC_EPOCH_MS } from './audit-keys.js';
 import type { AuditSink } from './audit-sink.js';
 import { canonicalJson } from './canonical-json.js';
-import { chainHasLog, findStreamEnd, type StreamEnd } from './chain-recovery.js';
+import { chainHasLog, findStreamEnd, restartNote, type StreamEnd } from './chain-recovery.js';
 import {
   type AuditDurability,
   type AuditDurabilityOption,
@@ -17,15 +17,16 @@ import {
   resolveSyncEveryMs,
 } from './durability.js';
 import { isoOf } from './iso-time.js';
+import { sealOrphanChains } from './orphan-chains.js';
+import { causeName, type Outage, outageEvent } from './outage-record.js';
 import { type Checkpoint, checkpointHash, genesisHash, type RestartNote, signCheckpoint } from './record.js';
 import { RecordLineWriter } from './record-line.js';
 import { RecordMacKey } from './record-mac.js';
 import { sha256Hex as sha256HexOf } from './sha256.js';
-import { AppendFile } from './sinks/append-file.js';
 import { type CheckpointWitness, DirectoryWitness } from './sinks/checkpoint-witness.js';
-import { checkpointsFileName, FileSink } from './sinks/file-sink.js';
+import { FileSink } from './sinks/file-sink.js';
 import type { RecordBatch, RecordSink } from './sinks/record-sink.js';
-import { acquireWriterLock, isOrphanLock, readWriterLock, releaseWriterLock } from './writer-lock.js';
+import { acquireWriterLock, releaseWriterLock } from './writer-lock.js';
 
 export type { AuditDurability, AuditDurabilityOption } from './durability.js';
 
@@ -85,12 +86,6 @@ interface Batch {
   pending: Pending | undefined;
 }
 
-interface Outage {
-  readonly from: number;
-  readonly cause: string;
-  refused: number;
-}
-
 interface StreamState {
   readonly stream: AuditStream;
   readonly level: AuditDurability;
@@ -113,8 +108,6 @@ interface StreamState {
   /** Checkpoints of a stream are made one after another, each linking to the one before. */
   checkpointing: Promise<void>;
 }
-
-const STREAMS: readonly AuditStream[] = ['access', 'admin'];
 
 /**
  * The tamper-evident audit trail. Events queue per stream; one flush seals the queued batch from the committed
@@ -293,7 +286,14 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
     try {
       if (this.#logDir !== undefined) {
         await this.#takeUpChain(this.#logDir);
-        await this.#sealOrphans(this.#logDir);
+        await sealOrphanChains(this.#logDir, this.chain, {
+          keys: this.#keys,
+          everyMs: this.#everyMs,
+          everyRecords: this.#everyRecords,
+          clock: this.#clock,
+          sealed: (checkpoint, line) => this.#toWitness(checkpoint, line),
+          orphan: (event) => this.emit('orphan', event),
+        });
       }
     } catch (error) {
       this.#fatal =
@@ -640,108 +640,6 @@ export class AuditTrail extends EventEmitter<AuditTrailEvents> implements AuditS
       state.restart = restartNote(end, this.chain);
     }
   }
-
-  /**
-   * Chains of this host whose writer died without closing them are sealed now, each stream with a `final` restart
-   * checkpoint over the tail that checks out, and their lock is removed: nobody else would ever close them.
-   */
-  async #sealOrphans(logDir: string): Promise<void> {
-    const entries = await readdir(logDir, { withFileTypes: true }).catch(() => []);
-    for (const entry of entries) {
-      if (!entry.isDirectory() || entry.name === this.chain) continue;
-      const chain = entry.name;
-      const chainDir = join(logDir, chain);
-      if (!isOrphanLock(await readWriterLock(chainDir).catch(() => undefined))) continue;
-      try {
-        await acquireWriterLock(chainDir, chain, this.#clock());
-      } catch {
-        continue; // another process took it up first
-      }
-      try {
-        for (const stream of STREAMS) {
-          const end = await findStreamEnd(chainDir, chain, stream, this.#keys);
-          if (!end.found || end.closed) continue;
-          const { checkpoint, line } = signCheckpoint(
-            {
-              v: 1,
-              type: 'checkpoint',
-              chain,
-              stream,
-              seq: end.seq,
-              head: end.head,
-              ts: isoOf(Math.max(this.#clock(), end.lastTs)),
-              everyMs: this.#everyMs,
-              everyRecords: this.#everyRecords,
-              prevCheckpoint: end.checkpointHash,
-              final: true,
-              restart: restartNote(end, this.chain),
-              kid: this.#keys.signingKid,
-            },
-            this.#keys.signingKey,
-          );
-          const file = new AppendFile(join(chainDir, checkpointsFileName(stream)), 0, this.#clock());
-          try {
-            await file.append(`${line}\n`, 'durable', 0);
-          } finally {
-            await file.close();
-          }
-          this.#toWitness(checkpoint, line);
-        }
-        await releaseWriterLock(chainDir);
-        this.emit('orphan', { chain, sealed: true });
-      } catch (cause) {
-        await releaseWriterLock(chainDir);
-        this.emit('orphan', { chain, sealed: false, cause });
-      }
-    }
-  }
-}
-
-function restartNote(end: StreamEnd, by: string): RestartNote {
-  return {
-    after: end.closed ? 'close' : 'crash',
-    by,
-    checked: end.checked,
-    lastTs: end.lastTsIso ?? isoOf(end.lastTs),
-    tornBytes: end.tornBytes,
-  };
-}
-
-/** The record that opens the first batch taken after an outage: how long it lasted and how much it refused. */
-function outageEvent(stream: AuditStream, outage: Outage, now: number): AuditEvent {
-  return {
-    v: 1,
-    stream,
-    ts: isoOf(now),
-    at: now,
-    actor: { service: 'phicache', principal: null },
-    purpose: 'audit-availability',
-    tenant: '*',
-    class: null,
-    action: 'audit.outage',
-    key: null,
-    kid: null,
-    dek: null,
-    decision: null,
-    outcome: { result: 'ok', count: outage.refused },
-    detail: {
-      cause: outage.cause,
-      from: isoOf(outage.from),
-      ms: Math.max(0, now - outage.from),
-      refused: outage.refused,
-      to: isoOf(now),
-    },
-  };
-}
-
-/** A short, safe name for what failed (`ENOSPC`, `EISDIR`, `ETIMEDOUT`): never a message, which may hold a path. */
-function causeName(cause: unknown): string {
-  if (typeof cause === 'string') return cause;
-  const first = cause instanceof AggregateError && cause.errors.length > 0 ? cause.errors[0] : cause;
-  const code = (first as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(code)) return code;
-  const name = (first as { name?: unknown } | null)?.name;
-  return typeof name === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(name) ? name : 'unknown';
 }
 
 function defaultChainId(now: number): string {

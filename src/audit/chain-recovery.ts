@@ -3,12 +3,14 @@ import { join } from 'node:path';
 import { PhiCacheError } from '../errors.js';
 import type { AuditStream } from './audit-event.js';
 import { type AuditKeys, macEpochOf } from './audit-keys.js';
+import { isoOf } from './iso-time.js';
 import {
   type Checkpoint,
   checkpointHash,
   checkpointSigned,
   genesisHash,
   macMatches,
+  type RestartNote,
   recordLineBody,
   sha256Hex,
 } from './record.js';
@@ -208,4 +210,15 @@ async function setTornTailAside(path: string, tornPath: string): Promise<number>
   } finally {
     await handle.close();
   }
+}
+
+/** What a restart checkpoint says of the writer before: how it ended, and what the new one checked. */
+export function restartNote(end: StreamEnd, by: string): RestartNote {
+  return {
+    after: end.closed ? 'close' : 'crash',
+    by,
+    checked: end.checked,
+    lastTs: end.lastTsIso ?? isoOf(end.lastTs),
+    tornBytes: end.tornBytes,
+  };
 }

@@ -23,12 +23,14 @@ interface Waiting {
 interface Thread {
   readonly worker: Worker;
   readonly waiting: Map<number, Waiting>;
+  /** The thread has loaded the parser and waits for batches. */
+  ready: boolean;
 }
 
 /**
  * Threads that parse batches of record lines (src/audit/parse-worker.ts) while the verifier reads the next ones
  * and walks the chain: the parse, a canonical scan and a SHA-256 per line, is most of a walk's time, and depends on
- * nothing but the line. Threads start on the first batch (one costs tens of ms) and a batch goes to the one with
+ * nothing but the line. The threads start with the pool (one costs tens of ms) and a batch goes to the one with
  * the fewest waiting; each answers its batches in the order it got them.
  *
  * A thread that fails (an error, out of memory, stopped) fails every batch sent to it and every batch after:
@@ -42,10 +44,19 @@ export class ParsePool {
   #closed = false;
   #ids = 0;
 
+  /** Starts `size` threads: each takes tens of ms to load the parser, while the caller goes on. */
   constructor(size: number) {
     if (!Number.isSafeInteger(size) || size < 1)
       throw new RangeError('a parse pool needs at least one thread');
     this.size = size;
+    for (let i = 0; i < size; i++) this.#threads.push(this.#start());
+  }
+
+  /** Threads that have loaded the parser: until one has, a batch sent waits for it to start. */
+  get ready(): number {
+    let ready = 0;
+    for (const thread of this.#threads) if (thread.ready) ready += 1;
+    return ready;
   }
 
   /** Batches sent and not answered yet. */
@@ -90,23 +101,29 @@ export class ParsePool {
     await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
   }
 
+  /** The thread with the fewest batches waiting, a ready one first. */
   #pick(): Thread {
-    if (this.#threads.length < this.size) {
-      const thread = this.#start();
-      this.#threads.push(thread);
-      return thread;
-    }
     let best = this.#threads[0]!;
-    for (const thread of this.#threads) if (thread.waiting.size < best.waiting.size) best = thread;
+    for (const thread of this.#threads) {
+      if (
+        (thread.ready && !best.ready) ||
+        (thread.ready === best.ready && thread.waiting.size < best.waiting.size)
+      )
+        best = thread;
+    }
     return best;
   }
 
   #start(): Thread {
     // tsc writes src/audit/*.ts to build/src/audit/*.js side by side: the thread's body is next to this file.
     const worker = new Worker(new URL('./parse-worker.js', import.meta.url), { workerData: PARSE_THREAD });
-    const thread: Thread = { worker, waiting: new Map() };
+    const thread: Thread = { worker, waiting: new Map(), ready: false };
     worker.unref();
-    worker.on('message', (answer: BatchAnswer) => {
+    worker.on('message', (answer: BatchAnswer | typeof PARSE_THREAD) => {
+      if (answer === PARSE_THREAD) {
+        thread.ready = true;
+        return;
+      }
       const waiting = thread.waiting.get(answer.id);
       if (waiting === undefined) return;
       thread.waiting.delete(answer.id);

@@ -20,7 +20,11 @@ export interface BatchAnswer {
 }
 
 // Run as a thread of the verifier's pool (src/audit/parse-pool.ts); loaded any other way, it does nothing.
-if (workerData === PARSE_THREAD) parentPort?.on('message', answer);
+if (workerData === PARSE_THREAD && parentPort !== null) {
+  parentPort.on('message', answer);
+  // Loaded: the pool may count on this thread.
+  parentPort.postMessage(PARSE_THREAD);
+}
 
 function answer(request: BatchRequest): void {
   const lines = 'lines' in request ? request.lines : decodeLines(request.bytes);

@@ -239,7 +239,8 @@ export class RecordWalker {
       this.#ahead.push(ahead);
       // A line marked bad is not the text its bytes say: only the walk reports it.
       if (batch.bad.size > 0) ahead.lines = batch.lines;
-      else if (pool.waiting < room) {
+      // Until a thread has started, this one parses the first batches itself: one sent now would be waited for.
+      else if (pool.waiting < room && (pool.ready > 0 || this.#ahead.length > OWN_AHEAD)) {
         ahead.answer = pool.check(
           'bytes' in batch ? { bytes: batch.bytes } : batch,
           this.#chain,

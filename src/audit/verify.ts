@@ -113,8 +113,8 @@ export interface VerifyReport {
 const THREADS_FROM_BYTES = 4 * 1024 * 1024;
 /**
  * The most threads started by default. This thread parses too, so one thread fewer than the cores keeps each core
- * busy (on 2 cores, 1 thread checked 100,000 records in ~370 ms, 2 threads in ~430 ms and this thread alone in
- * ~500 ms); past a few, reading the files and walking the chain here are what take the time.
+ * busy (on 2 free cores, 1 thread checked 100,000 records in ~350-380 ms, 2 threads in ~400-420 ms and this
+ * thread alone in ~500 ms); past a few, reading the files and walking the chain here are what take the time.
  */
 const DEFAULT_THREADS_MAX = 3;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parsedByThreads } from '../../src/audit/parse-pool.js';
-import { type AuditLogFile, lineBatches, listAuditLog } from '../../src/audit/read-log.js';
+import { lineBatches, listAuditLog } from '../../src/audit/read-log.js';
 import { recordHash } from '../../src/audit/record.js';
 import { type VerifyReport, verifyAuditLog } from '../../src/audit/verify.js';
 import { LogBuilder } from './log-builder.js';
@@ -132,8 +132,10 @@ describe('the verifier with threads reports what it reports on one thread', () =
     assert.deepEqual(report.findings, []);
     assert.equal(report.vouched, report.records);
     assert.ok(report.notices.some((n) => n.kind === 'outage'));
-    const memory: AuditLogFile[] = [...intact].map(([path, lines]) => ({ path, lines }));
-    const options = { publicKey: keys.publicKey, now: checkedAt };
+    // Lines in memory go in batches of 1,024, and the first few are parsed here while the threads start.
+    const big = new LogBuilder({ everyRecords: 500 }).open().records('access', 8000, 10).close();
+    const memory = big.files();
+    const options = { publicKey: keys.publicKey, now: big.now + 1000 };
     const before = parsedByThreads.clean;
     assert.deepEqual(
       await verifyAuditLog(memory, { ...options, threads: 2 }),

@@ -3,10 +3,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parsedByThreads } from '../../src/audit/parse-pool.js';
+import { ParsePool, parsedByThreads } from '../../src/audit/parse-pool.js';
 import { lineBatches, listAuditLog } from '../../src/audit/read-log.js';
 import { recordHash } from '../../src/audit/record.js';
 import { type VerifyReport, verifyAuditLog } from '../../src/audit/verify.js';
+import { PhiCacheError } from '../../src/errors.js';
 import { LogBuilder } from './log-builder.js';
 import { reencodings } from './reencode.js';
 import { keys } from './trail-fixture.js';
@@ -250,5 +251,19 @@ describe('the verifier with threads reports what it reports on one thread', () =
     const withoutAccess = new Map([...intact].filter(([path]) => !/\/access-/.test(path)));
     const report = await same(withoutAccess, 'the access stream deleted');
     assert.ok(report.findings.some((f) => f.kind === 'stream-missing' && f.stream === 'access'));
+  });
+
+  test('a thread that fails fails its batch and every one after, loudly', async () => {
+    const pool = new ParsePool(1);
+    try {
+      const line = intact.get(access[0]![0])![0]!;
+      assert.equal((await pool.check({ lines: [line] }, chain, 'access')).summary.clean, true);
+      // Not lines at all: the thread throws, and the pool says so.
+      const failed = (error: unknown) => error instanceof PhiCacheError && error.code === 'ERR_INTERNAL';
+      await assert.rejects(pool.check({ lines: null as never }, chain, 'access'), failed);
+      await assert.rejects(pool.check({ lines: [line] }, chain, 'access'), failed);
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -126,7 +126,7 @@ export class RecordWalker {
   /** Ranges of seqs skipped by a sequence gap: a record of one arriving later is reordered, not inserted. */
   readonly #gaps: [number, number][] = [];
   readonly #pool: ParsePool | undefined;
-  /** Batches read and handed to the pool, in file order. */
+  /** Batches read ahead of the walk, in file order. */
   readonly #ahead: Ahead[] = [];
   #allRead = false;
   #expectedPrev: string;
@@ -149,8 +149,8 @@ export class RecordWalker {
     this.#macIntact = options.streamKey !== undefined;
     this.#mac = options.streamKey === undefined ? undefined : new MacCheck(options.streamKey);
     this.#pool = options.streamKey === undefined && options.cache === undefined ? options.pool : undefined;
-    // With the pool, the bytes of a chunk go to a thread, which decodes them: this one decodes only a batch that
-    // is not clean.
+    // With the pool, the bytes of a chunk go to a thread, which decodes them: this one decodes only the batches it
+    // parses itself, and a batch that is not clean.
     this.#batches = batchesOf(files, options.read, this.#pool !== undefined);
   }
 
@@ -193,10 +193,10 @@ export class RecordWalker {
 
   /**
    * The next batch, its lines parsed while the walk went through the batches before it: by the pool's threads,
-   * or by this one when the pool had no room for it. A bounded
-   * number of batches is read ahead (memory stays a few chunks), and they are taken strictly in file order, so the
-   * walk's state and findings are the ones of a walk line by line. A clean batch is taken from its summary; any
-   * other batch is walked line by line, to say what is wrong and where.
+   * or by this one when the pool had no room for it. A bounded number of batches is read ahead (memory stays a
+   * few chunks), and they are taken strictly in file order, so the walk's state and findings are the ones of a
+   * walk line by line. A clean batch is taken from its summary (its bytes are not kept to walk it again, see
+   * `#takeClean`); any other batch is walked line by line, to say what is wrong and where.
    */
   async #nextParsedAhead(pool: ParsePool): Promise<void> {
     await this.#readAhead(pool);

@@ -39,6 +39,16 @@ export interface LineBatch {
   readonly unterminated: boolean;
 }
 
+/**
+ * A batch of a file on disk read with `keepBytes`: `count` whole lines, every one valid UTF-8 and none too long,
+ * and `bytes`, exactly the bytes they were read from, each line ended by its newline. The lines are decoded only
+ * when asked for: a reader that hands the bytes to another thread to parse need never decode them itself.
+ */
+export interface ByteLineBatch extends LineBatch {
+  readonly bytes: Uint8Array;
+  readonly count: number;
+}
+
 const NONE: ReadonlyMap<number, BadLine> = new Map();
 /** In-memory lines go out in batches too, so the verifier's look-back window never has to span a whole file. */
 const MEMORY_BATCH = 1024;
@@ -46,11 +56,13 @@ const MEMORY_BATCH = 1024;
 /**
  * The lines of one file, batch by batch. A file on disk is read `chunkBytes` at a time and never held whole; a
  * line is decoded only when it is valid UTF-8 (else it is marked `not-utf8`: its text would not be its bytes).
+ * With `keepBytes`, a chunk whose lines are all good comes as a `ByteLineBatch`, the same lines with their bytes.
  */
 export async function* lineBatches(
   file: AuditLogFile,
   options: ReadLinesOptions = {},
-): AsyncGenerator<LineBatch> {
+  keepBytes = false,
+): AsyncGenerator<LineBatch | ByteLineBatch> {
   if ('lines' in file || 'text' in file) {
     let lines = 'lines' in file ? file.lines : file.text.split('\n');
     // Text that does not end in a newline ends with a line its writer may not have finished.
@@ -106,15 +118,24 @@ export async function* lineBatches(
       options.onBytes?.(view);
       let start = 0;
       const lastNewline = view.lastIndexOf(10);
+      const whole =
+        keepBytes && lastNewline !== -1 && !tooLong && chunkBytes <= maxLineBytes
+          ? wholeLines(pending, pendingBytes, view, lastNewline, maxLineBytes)
+          : undefined;
+      if (whole !== undefined) {
+        pending = [];
+        pendingBytes = 0;
+        start = lastNewline + 1;
+      }
       // A line begun in an earlier chunk ends here first, through the careful path.
-      if (lastNewline !== -1 && (pendingBytes > 0 || tooLong)) {
+      if (whole === undefined && lastNewline !== -1 && (pendingBytes > 0 || tooLong)) {
         const newline = view.indexOf(10);
         emit(view.subarray(0, newline));
         start = newline + 1;
       }
       // The whole lines of the chunk decoded a piece at a time: one UTF-8 check and one decode per piece, not per
       // line. Every line fits in a chunk no longer than the longest line allowed, so none can be too long.
-      while (start <= lastNewline && chunkBytes <= maxLineBytes) {
+      while (whole === undefined && start <= lastNewline && chunkBytes <= maxLineBytes) {
         let end = lastNewline;
         if (end - start > DECODE_BYTES) {
           const cut = view.lastIndexOf(10, start + DECODE_BYTES);
@@ -146,7 +167,8 @@ export async function* lineBatches(
           pendingBytes += rest.length;
         }
       }
-      if (lines.length > 0) {
+      if (whole !== undefined) yield whole;
+      else if (lines.length > 0) {
         yield { lines, bad, unterminated: false };
         lines = [];
         bad = new Map();
@@ -161,6 +183,76 @@ export async function* lineBatches(
     await inFlight?.catch(() => undefined);
     await handle.close();
   }
+}
+
+/**
+ * The whole lines of a chunk, with the line begun in the chunks before (`pending`), as one batch that keeps their
+ * bytes: a copy, since the chunk is read into again. None when a line is not valid UTF-8 or the first one is too
+ * long: the chunk then takes the careful path, which says which line is bad. (A newline is never part of a
+ * multi-byte character, so the bytes are valid UTF-8 exactly when every line is.) The other lines fit in the
+ * chunk, which is no longer than the longest line allowed.
+ */
+function wholeLines(
+  pending: readonly Buffer[],
+  pendingBytes: number,
+  view: Buffer,
+  lastNewline: number,
+  maxLineBytes: number,
+): ByteLineBatch | undefined {
+  if (pendingBytes + view.indexOf(10) > maxLineBytes) return undefined;
+  // A buffer of its own, not a slice of the shared pool: it may be sent to another thread whole.
+  const bytes = Buffer.allocUnsafeSlow(pendingBytes + lastNewline + 1);
+  let at = 0;
+  for (const piece of pending) at += piece.copy(bytes, at);
+  view.copy(bytes, at, 0, lastNewline + 1);
+  if (!isUtf8(bytes)) return undefined;
+  let count = 0;
+  for (let newline = bytes.indexOf(10); newline !== -1; newline = bytes.indexOf(10, newline + 1)) count += 1;
+  return new BytesBatch(bytes, count);
+}
+
+class BytesBatch implements ByteLineBatch {
+  readonly bad = NONE;
+  readonly unterminated = false;
+  readonly bytes: Buffer;
+  readonly count: number;
+  #lines: string[] | undefined;
+
+  constructor(bytes: Buffer, count: number) {
+    this.bytes = bytes;
+    this.count = count;
+  }
+
+  get lines(): readonly string[] {
+    this.#lines ??= decodeLines(this.bytes);
+    return this.#lines;
+  }
+}
+
+/**
+ * The lines of bytes that are valid UTF-8 and end with a newline, decoded a piece at a time as the reader decodes
+ * a chunk: the same strings, line for line.
+ */
+export function decodeLines(bytes: Uint8Array): string[] {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lines: string[] = [];
+  const lastNewline = view.lastIndexOf(10);
+  let start = 0;
+  while (start <= lastNewline) {
+    let end = lastNewline;
+    if (end - start > DECODE_BYTES) {
+      const cut = view.lastIndexOf(10, start + DECODE_BYTES);
+      end = cut >= start ? cut : view.indexOf(10, start + DECODE_BYTES);
+    }
+    const text = view.toString('utf8', start, end + 1);
+    let from = 0;
+    for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', from)) {
+      lines.push(text.slice(from, newline));
+      from = newline + 1;
+    }
+    start = end + 1;
+  }
+  return lines;
 }
 
 /**

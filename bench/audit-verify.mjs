@@ -42,7 +42,11 @@ try {
     for (let i = 0; i < RUNS; i++) {
       const start = performance.now();
       const cpu0 = process.cpuUsage();
-      report = await verifyAuditLog(files, { ...options, now: log.endedAt });
+      report = await verifyAuditLog(files, {
+        ...options,
+        now: log.endedAt,
+        ...(process.env.BENCH_VERIFY_THREADS ? { threads: Number(process.env.BENCH_VERIFY_THREADS) } : {}),
+      });
       const used = process.cpuUsage(cpu0);
       runs.push(performance.now() - start);
       cpu.push((used.user + used.system) / 1000);

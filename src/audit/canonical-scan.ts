@@ -50,6 +50,33 @@ const KEPT = new Set([
  */
 const ACTION_ONLY = new Set(['detail', 'outcome']);
 const readsDetail = (action: unknown): boolean => action === 'audit.open' || action === 'audit.outage';
+/**
+ * The top-level keys of a record in the writer's order (`detail` only in some), each with its quoted text and colon:
+ * a key found where the order expects it is read with one `startsWith`, without a string made for it. Any other key
+ * is read as any string is, so what the scan accepts is the same.
+ */
+const RECORD_KEYS = [
+  'action',
+  'actor',
+  'chain',
+  'class',
+  'decision',
+  'dek',
+  'detail',
+  'key',
+  'kid',
+  'mk',
+  'outcome',
+  'prev',
+  'purpose',
+  'seq',
+  'stream',
+  'tenant',
+  'ts',
+  'v',
+  'hash',
+  'mac',
+].map((name) => ({ name, quoted: `"${name}":` }));
 /** What a failed step returns: no JSON value is a symbol. */
 const FAIL = Symbol('not canonical');
 
@@ -73,8 +100,19 @@ class Scan {
     }
     let previous: string | undefined;
     let tail = 0;
+    let expected = 0;
     for (;;) {
-      const key = this.string();
+      let key: string | undefined;
+      // The expected key, or the one after it (a record without `detail`); the order is still checked below.
+      for (let i = expected; record && key === undefined && i < expected + 2 && i < RECORD_KEYS.length; i++) {
+        const known = RECORD_KEYS[i]!;
+        if (text.startsWith(known.quoted, this.at)) {
+          key = known.name;
+          this.at += known.quoted.length - 1;
+          expected = i + 1;
+        }
+      }
+      key ??= this.string();
       if (key === undefined || key === '__proto__' || text.charCodeAt(this.at) !== COLON) return undefined;
       this.at += 1;
       if (record && tail === 0 && key === 'hash') tail = 1;

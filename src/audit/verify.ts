@@ -118,6 +118,11 @@ const THREADS_FROM_BYTES = 4 * 1024 * 1024;
  */
 const DEFAULT_THREADS_MAX = 3;
 
+/** The parse threads a large stream gets when `threads` is not given. */
+export function defaultVerifyThreads(): number {
+  return Math.max(0, Math.min(availableParallelism() - 1, DEFAULT_THREADS_MAX));
+}
+
 const RECORDS_FILE = /^(access|admin)-(\d{6})\.jsonl$/;
 /** The live checkpoints file, or an export's snapshot of it, named by its line count. */
 const CHECKPOINTS_FILE = /^(access|admin)-checkpoints(?:-(\d{6}))?\.jsonl$/;
@@ -205,7 +210,7 @@ export async function verifyAuditLog(
   const poolFor = async (records: readonly AuditLogFile[]): Promise<ParsePool | undefined> => {
     // The MACs are checked, and the cache is filled, on this thread: the threads would parse each line twice.
     if (streamKey !== undefined || options.cache !== undefined) return undefined;
-    const threads = Math.min(availableParallelism() - 1, DEFAULT_THREADS_MAX);
+    const threads = defaultVerifyThreads();
     const size =
       options.threads ?? (threads > 0 && (await recordsBytes(records)) > THREADS_FROM_BYTES ? threads : 0);
     if (size === 0) return undefined;

@@ -135,22 +135,8 @@ export async function* lineBatches(
       }
       // The whole lines of the chunk decoded a piece at a time: one UTF-8 check and one decode per piece, not per
       // line. Every line fits in a chunk no longer than the longest line allowed, so none can be too long.
-      while (whole === undefined && start <= lastNewline && chunkBytes <= maxLineBytes) {
-        let end = lastNewline;
-        if (end - start > DECODE_BYTES) {
-          const cut = view.lastIndexOf(10, start + DECODE_BYTES);
-          end = cut >= start ? cut : view.indexOf(10, start + DECODE_BYTES);
-        }
-        const piece = view.subarray(start, end + 1);
-        if (!isUtf8(piece)) break;
-        const text = piece.toString('utf8');
-        let from = 0;
-        for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', from)) {
-          lines.push(text.slice(from, newline));
-          from = newline + 1;
-        }
-        start = end + 1;
-      }
+      if (whole === undefined && chunkBytes <= maxLineBytes)
+        start = decodeWholeLines(view, start, lastNewline, lines);
       for (let newline = view.indexOf(10, start); newline !== -1; newline = view.indexOf(10, start)) {
         emit(view.subarray(start, newline));
         start = newline + 1;
@@ -236,23 +222,34 @@ class BytesBatch implements ByteLineBatch {
 export function decodeLines(bytes: Uint8Array): string[] {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lines: string[] = [];
-  const lastNewline = view.lastIndexOf(10);
-  let start = 0;
-  while (start <= lastNewline) {
+  decodeWholeLines(view, 0, view.lastIndexOf(10), lines);
+  return lines;
+}
+
+/**
+ * Pushes the lines of `view` from `start` to the newline at `lastNewline`, decoded a piece at a time: one UTF-8
+ * check and one decode per piece, not per line. Stops before a piece that is not valid UTF-8 and returns where it
+ * stopped (past `lastNewline` when every line was decoded), so the caller takes the rest line by line.
+ */
+function decodeWholeLines(view: Buffer, start: number, lastNewline: number, lines: string[]): number {
+  let at = start;
+  while (at <= lastNewline) {
     let end = lastNewline;
-    if (end - start > DECODE_BYTES) {
-      const cut = view.lastIndexOf(10, start + DECODE_BYTES);
-      end = cut >= start ? cut : view.indexOf(10, start + DECODE_BYTES);
+    if (end - at > DECODE_BYTES) {
+      const cut = view.lastIndexOf(10, at + DECODE_BYTES);
+      end = cut >= at ? cut : view.indexOf(10, at + DECODE_BYTES);
     }
-    const text = view.toString('utf8', start, end + 1);
+    const piece = view.subarray(at, end + 1);
+    if (!isUtf8(piece)) break;
+    const text = piece.toString('utf8');
     let from = 0;
     for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', from)) {
       lines.push(text.slice(from, newline));
       from = newline + 1;
     }
-    start = end + 1;
+    at = end + 1;
   }
-  return lines;
+  return at;
 }
 
 /**

@@ -169,4 +169,46 @@ describe('PHI-AUDIT-01 an audit outage is recorded as an outage, never as a gap'
     await rmdir(join(dir, 'outage', 'access-000002.jsonl'));
     await trail.close();
   });
+
+  test('a file sink taking written records itself (no wrapper): a refused rotation is an outage, the log goes on after it and verifies', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'phicache-outage-'));
+    const clock = { now: FIXTURE_START };
+    const tick = () => (clock.now += 1000);
+    // Small files, so that the third record needs a new one; its name is taken by a directory.
+    const sink = new FileSink({ dir, clock: () => clock.now, maxFileBytes: 1024 });
+    const trail = new AuditTrail({
+      keys,
+      sinks: [sink],
+      chain: 'direct',
+      clock: tick,
+      checkpointEveryMs: 3_600_000,
+    });
+    await trail.write(event('access', clock.now));
+    await trail.write(event('access', clock.now));
+    await mkdir(join(dir, 'direct', 'access-000002.jsonl'));
+    await assert.rejects(trail.write(event('access', clock.now)), refusedWith('EISDIR'));
+    await rmdir(join(dir, 'direct', 'access-000002.jsonl'));
+    await trail.write(event('access', clock.now));
+    await trail.close();
+    const records = [
+      ...(await linesOf(dir, 'direct', 'access-000001.jsonl')),
+      ...(await linesOf(dir, 'direct', 'access-000002.jsonl')),
+    ];
+    assert.deepEqual(
+      records.map((r) => [r.seq, r.action === 'audit.outage']),
+      [
+        [1, false],
+        [2, false],
+        [3, true],
+        [4, false],
+      ],
+      'the refused record took no seq; the outage record opens the next file',
+    );
+    const report = await verifyAuditDirectory(dir, { publicKey: keys.publicKey, streamRoot, now: clock.now });
+    assert.deepEqual(report.findings, []);
+    assert.deepEqual(
+      report.notices.filter((n) => n.kind === 'outage').map((n) => n.counts.records),
+      [1],
+    );
+  });
 });

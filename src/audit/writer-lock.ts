@@ -52,17 +52,17 @@ export function isOrphanLock(lock: WriterLock | 'torn' | undefined): boolean {
  *
  * The lock is written whole under a name of its own and then linked into place, so it appears complete or not at
  * all: a reader never finds a live writer's lock half written and takes it for a torn one. A dead writer's lock is
- * replaced by one taker only: the one that creates the takeover mark named after that very lock's text. It checks
+ * replaced by one taker only: the one that links the takeover mark named after that very lock's text. It checks
  * that the lock is still the one it judged dead and renames its own over it, so the name is never empty and a live
- * lock is never replaced. A mark left by a taker that crashed half way is cleared by the next one; two takers
- * clearing one at the same moment is the race that remains.
+ * lock is never replaced. A mark is never removed while takers contend for it: a taker that died holding one is
+ * passed by a mark named after both texts, which every taker derives alike, and the winner removes the marks it
+ * passed with its own.
  */
 export async function acquireWriterLock(chainDir: string, chain: string, now: number): Promise<void> {
   const path = join(chainDir, WRITER_LOCK_FILE);
   const mine: WriterLock = { pid: process.pid, host: hostname(), startedAt: new Date(now).toISOString() };
-  const text = `${JSON.stringify(mine)}\n`;
   const draft = join(chainDir, `${WRITER_LOCK_FILE}.${process.pid}.${randomUUID()}`);
-  await writeFile(draft, text, { flag: 'wx', mode: 0o600 });
+  await writeFile(draft, `${JSON.stringify(mine)}\n`, { flag: 'wx', mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -81,23 +81,9 @@ export async function acquireWriterLock(chainDir: string, chain: string, now: nu
           `audit chain ${chain} is held by process ${holder.pid} on this host since ${holder.startedAt}`,
         );
       }
-      const mark = `${path}.takeover.${createHash('sha256').update(seen).digest('hex').slice(0, 32)}`;
-      try {
-        await writeFile(mark, text, { flag: 'wx', mode: 0o600 });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const marker = await readIfThere(mark);
-        if (marker !== undefined && lockHolderAlive(parseWriterLock(marker))) break;
-        await unlink(mark).catch(() => undefined);
-        continue;
-      }
-      try {
-        if ((await readIfThere(path)) !== seen) continue;
-        await rename(draft, path);
-        return;
-      } finally {
-        await unlink(mark).catch(() => undefined);
-      }
+      const taken = await takeOver(path, draft, seen);
+      if (taken === 'won') return;
+      if (taken === 'busy') break;
     }
   } finally {
     await unlink(draft).catch(() => undefined);
@@ -106,6 +92,41 @@ export async function acquireWriterLock(chainDir: string, chain: string, now: nu
     'ERR_AUDIT_CHAIN_BUSY',
     `audit chain ${chain} is being taken up by another process`,
   );
+}
+
+/**
+ * Replaces the dead writer's lock `seen` at `path` with `draft`, if this taker links the first free takeover mark.
+ * Marks are linked whole (the draft itself) and never rewritten, so every taker reads the same chain of them.
+ * `again`: the lock or the marks changed meanwhile, look at the lock again; `busy`: a live taker is at it.
+ */
+async function takeOver(path: string, draft: string, seen: string): Promise<'won' | 'busy' | 'again'> {
+  const passed: string[] = [];
+  let named = seen;
+  for (;;) {
+    const mark = `${path}.takeover.${createHash('sha256').update(named).digest('hex').slice(0, 32)}`;
+    try {
+      await link(draft, mark);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const marker = await readIfThere(mark);
+      // Removed meanwhile: its taker won and cleared the marks.
+      if (marker === undefined) return 'again';
+      if (lockHolderAlive(parseWriterLock(marker))) return 'busy';
+      passed.push(mark);
+      named += marker;
+      continue;
+    }
+    let won = false;
+    try {
+      if ((await readIfThere(path)) !== seen) return 'again';
+      await rename(draft, path);
+      won = true;
+      return 'won';
+    } finally {
+      // The winner clears the dead takers' marks too; a loser only its own, as the winner of that lock will.
+      for (const name of won ? [...passed, mark] : [mark]) await unlink(name).catch(() => undefined);
+    }
+  }
 }
 
 async function readIfThere(path: string): Promise<string | undefined> {

@@ -44,6 +44,22 @@ async function takers(dir: string, count: number): Promise<string[]> {
   );
 }
 
+const hashOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+
+/**
+ * A dead writer's lock and the takeover marks of `count` takers that died holding one: the first named after the
+ * lock, each next one after the lock and the marks before it, as takers name them.
+ */
+async function deadTakers(dir: string, count: number): Promise<void> {
+  let named = `${JSON.stringify({ pid: await deadPid(), host: hostname(), startedAt: '2026-01-01T00:00:00.000Z' })}\n`;
+  await writeFile(join(dir, WRITER_LOCK_FILE), named);
+  for (let i = 0; i < count; i++) {
+    const taker = `${JSON.stringify({ pid: await deadPid(), host: hostname(), startedAt: `2026-01-01T00:00:0${i + 1}.000Z` })}\n`;
+    await writeFile(join(dir, `${WRITER_LOCK_FILE}.takeover.${hashOf(named)}`), taker);
+    named += taker;
+  }
+}
+
 describe('the writer lock of a chain', () => {
   test('takers racing for a dead writer’s lock: exactly one holds it, the others are refused, no draft is left', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'phicache-writer-lock-'));
@@ -86,13 +102,17 @@ describe('the writer lock of a chain', () => {
 
   test('a takeover mark left by a taker that crashed half way does not keep the chain from being taken up', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'phicache-writer-lock-'));
-    const lock = `${JSON.stringify({ pid: await deadPid(), host: hostname(), startedAt: '2026-01-01T00:00:00.000Z' })}\n`;
-    await writeFile(join(dir, WRITER_LOCK_FILE), lock);
-    const mark = `${WRITER_LOCK_FILE}.takeover.${createHash('sha256').update(lock).digest('hex').slice(0, 32)}`;
-    const taker = { pid: await deadPid(), host: hostname(), startedAt: '2026-01-01T00:00:01.000Z' };
-    await writeFile(join(dir, mark), `${JSON.stringify(taker)}\n`);
+    await deadTakers(dir, 1);
     await acquireWriterLock(dir, 'ward-9', Date.now());
     assert.equal(JSON.parse(await readFile(join(dir, WRITER_LOCK_FILE), 'utf8')).pid, process.pid);
+    assert.deepEqual(await readdir(dir), [WRITER_LOCK_FILE]);
+  });
+
+  test('takers racing past the marks of two takers that died: exactly one holds the lock, every mark is gone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'phicache-writer-lock-'));
+    await deadTakers(dir, 2);
+    const answers = await takers(dir, 6);
+    assert.equal(answers.filter((a) => a === 'won').length, 1, answers.join(', '));
     assert.deepEqual(await readdir(dir), [WRITER_LOCK_FILE]);
   });
 });

@@ -61,6 +61,46 @@ describe('phicache audit verify', () => {
     }
   });
 
+  test('--threads: parse threads give the report of one thread, on an intact and a modified log; a bad count is exit 2', async () => {
+    const file = join(dir, chain, 'access-000001.jsonl');
+    const original = await readFile(file, 'utf8');
+    const reports = async () =>
+      Promise.all(
+        ['0', '2'].map(async (threads) => {
+          const run = await runCli([
+            'audit',
+            'verify',
+            dir,
+            '--pubkey',
+            pubkey,
+            '--threads',
+            threads,
+            '--json',
+          ]);
+          return { exitCode: run.exitCode, report: JSON.parse(run.stdout) as Record<string, unknown> };
+        }),
+      );
+    const [one, two] = await reports();
+    assert.equal(one?.exitCode, 0);
+    assert.deepEqual(two, one);
+    const lines = original.split('\n');
+    lines.splice(3, 1);
+    await writeFile(file, lines.join('\n'));
+    try {
+      const [oneBad, twoBad] = await reports();
+      assert.equal(oneBad?.exitCode, 1);
+      assert.ok(((oneBad?.report.findings ?? []) as unknown[]).length > 0);
+      assert.deepEqual(twoBad, oneBad);
+    } finally {
+      await writeFile(file, original);
+    }
+    for (const bad of ['-1', '257', '1.5', 'many', '0x2']) {
+      const run = await runCli(['audit', 'verify', dir, '--pubkey', pubkey, `--threads=${bad}`]);
+      assert.equal(run.exitCode, 2, bad);
+      assert.match(run.stderr, /--threads must be an integer in 0\.\.256/);
+    }
+  });
+
   test('could not run: exit 2 for a missing --pubkey, a bad key file or a missing directory', async () => {
     assert.equal((await runCli(['audit', 'verify', dir])).exitCode, 2);
     assert.equal((await runCli(['audit', 'verify', dir, '--pubkey', join(dir, 'nope.pub')])).exitCode, 2);

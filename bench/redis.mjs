@@ -48,6 +48,7 @@ const OPS_PER_SAMPLE = CALLERS * PER_CALLER;
 const ROUNDS = 2;
 const SIZES = [1024, 16 * 1024];
 const OPS = ['get', 'set'];
+const CPU_MS = positiveInt('BENCH_CPU_MS', 2000);
 const TTL_MS = 300_000; // the encrypted-phi cap; every implementation writes with the same PX
 const CLASS = 'encrypted-phi';
 
@@ -379,6 +380,7 @@ for (let round = 0; round < ROUNDS; round++) {
 const mainSeconds = (performance.now() - started) / 1000;
 const nodeCpu = process.cpuUsage(nodeCpuAtStart);
 const redisCpu = (await redisCpuSeconds()) - redisCpuAtStart;
+const cpuPerOp = await measureCpuPerOperation();
 
 await checkRoundTrips('after the run');
 await checkNoPlaintext();
@@ -480,6 +482,22 @@ for (const impl of impls) {
       .join(' | ')} |`,
   );
 }
+line();
+line(
+  `### CPU per operation, ${kib(SIZES[0])} values, ${CALLERS} callers (${CPU_MS} ms each after the matrix; one run each)`,
+);
+line();
+line(
+  "Where each operation's time goes: the node process's CPU per operation (its main thread, where every caller's work runs, plus its few helper threads), how busy its main thread was (event loop utilization; 1.00 means every operation waited for the thread), and redis-server's CPU per operation.",
+);
+line();
+line('| implementation | op | ops/s | node CPU µs/op | main thread busy | redis-server CPU µs/op |');
+line('|---|---|---:|---:|---:|---:|');
+for (const row of cpuPerOp) {
+  line(
+    `| ${row.impl} | ${row.op.toUpperCase()} | ${fmtOps(row.ops)} | ${row.nodeUs.toFixed(1)} | ${row.busy.toFixed(2)} | ${row.redisUs.toFixed(1)} |`,
+  );
+}
 console.log(out.join('\n'));
 
 const failed = Object.entries(failures).filter(([, n]) => n !== 0);
@@ -520,6 +538,43 @@ async function checkNoPlaintext() {
     failures.leaks += 1;
     console.error(`error: the plaintext check saw only ${seen.size} encrypted values`);
   }
+}
+
+/**
+ * For each implementation and operation on the smaller value: CALLERS callers for CPU_MS, with the node process's
+ * CPU, its main thread's event loop utilization and redis-server's CPU over the same span, each per operation.
+ */
+async function measureCpuPerOperation() {
+  const rows = [];
+  const size = SIZES[0];
+  for (const op of OPS) {
+    for (const impl of impls) {
+      const run = task(impl, op, size);
+      const until = performance.now() + CPU_MS;
+      let ops = 0;
+      const redisBefore = await redisCpuSeconds();
+      const cpuBefore = process.cpuUsage();
+      const loopBefore = performance.eventLoopUtilization();
+      const from = performance.now();
+      while (performance.now() < until) {
+        await run();
+        ops += OPS_PER_SAMPLE;
+      }
+      const seconds = (performance.now() - from) / 1000;
+      const busy = performance.eventLoopUtilization(loopBefore).utilization;
+      const cpu = process.cpuUsage(cpuBefore);
+      const redisSeconds = (await redisCpuSeconds()) - redisBefore;
+      rows.push({
+        impl: impl.name,
+        op,
+        ops: ops / seconds,
+        nodeUs: (cpu.user + cpu.system) / ops,
+        busy,
+        redisUs: (redisSeconds * 1e6) / ops,
+      });
+    }
+  }
+  return rows;
 }
 
 async function redisCpuSeconds() {

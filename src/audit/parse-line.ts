@@ -1,6 +1,7 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { canonicalRecordBody } from './canonical-record.js';
 import { scanCanonicalRecord } from './canonical-scan.js';
+import { readCommonRecord } from './common-record.js';
 import { type AuditRecord, recordLineBody } from './record.js';
 import { asRestartMark, type ReadCheckpoint } from './restart-mark.js';
 
@@ -36,9 +37,13 @@ export function parseLine(text: string, cache?: Map<string, ParsedLine>): Parsed
   const known = cache?.get(text);
   if (known !== undefined) return known;
   let parsed = BAD;
-  const scanned = scanCanonicalRecord(text);
-  const record = scanned === undefined ? undefined : asRecord(scanned);
-  if (record !== undefined && isLowerHex64(record.mac)) {
+  let record: ReadRecord | undefined = readCommonRecord(text);
+  if (record === undefined) {
+    const scanned = scanCanonicalRecord(text);
+    record = scanned === undefined ? undefined : asRecord(scanned);
+    if (record !== undefined && !isLowerHex64(record.mac)) record = undefined;
+  }
+  if (record !== undefined) {
     // Canonical by construction, and its tail is exactly `hash` and `mac`: the body is the text before them.
     const hash = oneShotHash('sha256', `${text.slice(0, -LINE_TAIL_LENGTH)}}`, 'hex');
     parsed = { kind: 'record', record, hash, canonical: true };

@@ -23,8 +23,8 @@ export const sha256HexOfBytes: (data: Buffer) => string =
     : (data) => oneShot('sha256', data, 'hex') as string;
 
 /**
- * The digest as a 32-character latin1 ('binary') string, one character per byte: for a digest that is written into another
- * buffer at once. This output costs less than a Buffer does (measured 0.6 µs less per HMAC of two digests).
+ * The digest as a 32-character latin1 ('binary') string, one character per byte, for a digest written into another
+ * buffer at once: it costs less than a Buffer of it (measured 0.6 µs less per HMAC of two digests).
  */
 export const sha256Latin1: (data: Buffer) => string =
   oneShot === undefined

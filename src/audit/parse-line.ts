@@ -37,12 +37,7 @@ export function parseLine(text: string, cache?: Map<string, ParsedLine>): Parsed
   const known = cache?.get(text);
   if (known !== undefined) return known;
   let parsed = BAD;
-  let record: ReadRecord | undefined = readCommonRecord(text);
-  if (record === undefined) {
-    const scanned = scanCanonicalRecord(text);
-    record = scanned === undefined ? undefined : asRecord(scanned);
-    if (record !== undefined && !isLowerHex64(record.mac)) record = undefined;
-  }
+  const record = readCommonRecord(text) ?? scanRecordLine(text);
   if (record !== undefined) {
     // Canonical by construction, and its tail is exactly `hash` and `mac`: the body is the text before them.
     const hash = oneShotHash('sha256', `${text.slice(0, -LINE_TAIL_LENGTH)}}`, 'hex');
@@ -53,6 +48,16 @@ export function parseLine(text: string, cache?: Map<string, ParsedLine>): Parsed
     cache.set(text, parsed);
   }
   return parsed;
+}
+
+/**
+ * A record line read by the general scan, with the checks every record line must pass (a whole chain position, a
+ * time that parses, hex hash and MAC); undefined for any other line. `readCommonRecord` reads most lines faster.
+ */
+export function scanRecordLine(text: string): ReadRecord | undefined {
+  const scanned = scanCanonicalRecord(text);
+  const record = scanned === undefined ? undefined : asRecord(scanned);
+  return record !== undefined && isLowerHex64(record.mac) ? record : undefined;
 }
 
 /** Any other line: parsed by JSON.parse, and its form decided by serializing what was read. */
